@@ -1,0 +1,153 @@
+"""Configuration: TOML files validated by frozen pydantic models, secrets from the environment.
+
+A bad file is a ``ConfigError`` that names the file, the dotted key and the bad
+value (``configs/paper.toml: paper.seed = 'x': Input should be a valid integer``).
+Keys and secrets are never read from a file: ``api_credentials`` takes them from
+environment variables only, and their ``repr`` never shows them.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+
+from core.errors import MISSING, ConfigError, SecretMissing
+from core.money import Dec
+
+
+class ConfigModel(BaseModel):
+    """Base of every config section: frozen, and an unknown key is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _lookup(data: Any, location: tuple[int | str, ...]) -> Any:
+    for part in location:
+        if isinstance(data, Mapping) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return MISSING
+    return data
+
+
+def validate_config(data: Mapping[str, Any], model: type[M], source: Path | str) -> M:
+    """Validate ``data`` against ``model``; raise ``ConfigError`` naming ``source``, key and value."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        location = tuple(first["loc"])
+        key = ".".join(str(p) for p in location)
+        value = _lookup(data, location)
+        reason = first["msg"]
+        if first["type"] == "extra_forbidden":
+            reason = "unknown key"
+        raise ConfigError(source, key, value, reason) from None
+
+
+def load_config(path: Path | str, model: type[M]) -> M:
+    """Read the TOML file at ``path`` and validate it against ``model``."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(path, "", MISSING, "file not found") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(path, "", MISSING, f"not valid TOML: {exc}") from None
+    return validate_config(data, model, path)
+
+
+# -- SECRETS ----------------------------------------------------------------
+
+
+class ApiCredentials(ConfigModel):
+    """Venue keys, read from the environment only. ``repr`` masks them."""
+
+    venue: str
+    api_key: SecretStr
+    secret: SecretStr
+    password: SecretStr | None = None
+
+
+def env_prefix(venue: str) -> str:
+    return f"SWARM_{venue.upper()}_"
+
+
+def api_credentials(venue: str, environ: Mapping[str, str] | None = None) -> ApiCredentials:
+    """Return ``venue``'s keys from ``SWARM_<VENUE>_API_KEY``, ``_SECRET`` and ``_PASSWORD``.
+
+    Raise ``SecretMissing`` naming the variable when a required one is unset.
+    """
+    env = os.environ if environ is None else environ
+    prefix = env_prefix(venue)
+    values: dict[str, str] = {}
+    for name in ("API_KEY", "SECRET"):
+        variable = prefix + name
+        value = env.get(variable, "")
+        if not value:
+            raise SecretMissing(variable, f"the {venue} API key pair is needed for live trading")
+        values[name.lower()] = value
+    password = env.get(prefix + "PASSWORD") or None
+    return ApiCredentials(
+        venue=venue,
+        api_key=SecretStr(values["api_key"]),
+        secret=SecretStr(values["secret"]),
+        password=SecretStr(password) if password else None,
+    )
+
+
+# -- THE APPLICATION'S CONFIG -----------------------------------------------
+
+VenueId = Literal["binance", "bybit", "okx", "hyperliquid"]
+VENUES: tuple[VenueId, ...] = ("binance", "bybit", "okx", "hyperliquid")
+
+
+class PaperConfig(ConfigModel):
+    """The paper venues and the data they replay."""
+
+    data_dir: str = "data/bybit-btcusdt-2022-12-13"
+    venues: tuple[VenueId, ...] = VENUES
+    seed: int = Field(default=7, ge=0)
+    starting_balances: dict[str, Dec] = Field(default_factory=lambda: {"USDT": Decimal(100_000)})
+    leverage: Dec = Decimal(5)
+    liquidation_model: bool = True
+
+
+class ReplayConfig(ConfigModel):
+    speed: float | Literal["max"] = "max"
+    batch_size: int = Field(default=512, ge=1, le=100_000)
+    max_in_flight_batches: int = Field(default=4, ge=1, le=64)
+
+
+class RayConfig(ConfigModel):
+    namespace: str = "swarm"
+    address: str | None = None
+    dashboard: bool = False
+    dashboard_host: str = "127.0.0.1"
+
+
+class StateConfig(ConfigModel):
+    dir: str = "var/paper"
+
+
+class SwarmConfig(ConfigModel):
+    """The whole of ``configs/*.toml``."""
+
+    mode: Literal["paper", "live", "backtest"] = "paper"
+    paper: PaperConfig = PaperConfig()
+    replay: ReplayConfig = ReplayConfig()
+    ray: RayConfig = RayConfig()
+    state: StateConfig = StateConfig()
