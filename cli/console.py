@@ -1,0 +1,40 @@
+"""The live console of a paper run (rich). Issue-6 work extends it with agents, gateway and council."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Group
+from rich.panel import Panel
+from rich.table import Table
+
+
+def _market_time(ns: int) -> str:
+    if not ns:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def render_progress(progress: dict[str, Any], venues: dict[str, dict[str, Any]] | None = None) -> Group:
+    """Return the console's frame for the feed's ``progress`` and the venues' stats."""
+    feed = progress.get("feed", {})
+    elapsed = progress.get("elapsed_s") or 0.0
+    rate = progress["events"] / elapsed if elapsed else 0.0
+    head = Table.grid(padding=(0, 2))
+    head.add_row("market time", _market_time(progress.get("market_time_ns", 0)))
+    head.add_row("events", f"{progress['events']:,} ({rate:,.0f}/s)")
+    head.add_row("gaps", str(feed.get("gaps", 0)))
+    head.add_row("funding prints", str(feed.get("funding_events", 0)))
+    head.add_row("model liquidations", str(progress.get("generated", {}).get("liquidations", 0)))
+    parts: list[Any] = [Panel(head, title="feed")]
+    if venues:
+        table = Table(title="venues")
+        keys = sorted({k for stats in venues.values() for k, v in stats.items() if isinstance(v, int)})
+        table.add_column("venue")
+        for key in keys:
+            table.add_column(key, justify="right")
+        for name, stats in venues.items():
+            table.add_row(name, *(str(stats.get(k, "")) for k in keys))
+        parts.append(table)
+    return Group(*parts)

@@ -1,0 +1,46 @@
+"""The ``venue:<name>`` actor: a thin Ray shell over one ``PaperVenue``.
+
+Contract:
+- ``on_market_events(events)``: apply a batch of market events of this venue
+  (books, trades, bars, funding, marks); returns what the venue itself generated
+  (model liquidations) so the feed can publish them. Batches arrive in time order
+  from the single feed actor.
+- ``stats()``, ``check_conservation()``: read-only views.
+- Dies: never restarted (``max_restarts=0``). It stands for the outside world, so
+  chaos does not kill it; if it dies the run is over and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from core.clock import SimulatedClock
+from core.config import PaperConfig
+from core.events import MarketEvent
+from exchanges.paper.venue import PaperVenue
+
+
+class VenueActor:
+    """Hold one paper venue; time is the market time of the events it is fed."""
+
+    def __init__(self, venue: str, config: PaperConfig) -> None:
+        self._clock = SimulatedClock()
+        self._venue = PaperVenue(
+            venue,
+            clock=self._clock,
+            seed=config.seed,
+            starting_balances={k: Decimal(v) for k, v in config.starting_balances.items()},
+            leverage=config.leverage,
+            liquidation_model=config.liquidation_model,
+        )
+
+    def on_market_events(self, events: Sequence[MarketEvent]) -> list[MarketEvent]:
+        return self._venue.on_market_events(events)
+
+    def stats(self) -> dict[str, Any]:
+        return dict(self._venue.stats())
+
+    def check_conservation(self) -> list[str]:
+        return [str(v) for v in self._venue.check_conservation()]
