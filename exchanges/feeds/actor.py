@@ -69,7 +69,10 @@ class FeedActor:
                 if self._stop.is_set():
                     stopped_by = "stop"
                     break
-                if self._duration_s is not None and time.monotonic() - self._started >= self._duration_s:
+                if (
+                    self._duration_s is not None
+                    and time.monotonic() - self._started >= self._duration_s
+                ):
                     stopped_by = "duration"
                     break
                 pacer.wait_until(batch[-1].ts_ns)
