@@ -40,7 +40,7 @@ def summarize(run: dict[str, Any], venues: dict[str, dict[str, Any]], conservati
         "data_dir": run["data_dir"],
         "stopped_by": run["stopped_by"],
         "events": run["events"],
-        "books": sum(int(v.get("books", 0)) for v in venues.values()),
+        "books": sum(int(v.get("books_seen", 0)) for v in venues.values()),
         "book_updates": feed.get("book_deltas", 0) + feed.get("top_of_book", 0),
         "gaps": feed.get("gaps", 0),
         "funding_events": feed.get("funding_events", 0),

@@ -13,7 +13,6 @@ Contract:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from core.clock import SimulatedClock
@@ -26,15 +25,8 @@ class VenueActor:
     """Hold one paper venue; time is the market time of the events it is fed."""
 
     def __init__(self, venue: str, config: PaperConfig) -> None:
-        self._clock = SimulatedClock()
-        self._venue = PaperVenue(
-            venue,
-            clock=self._clock,
-            seed=config.seed,
-            starting_balances={k: Decimal(v) for k, v in config.starting_balances.items()},
-            leverage=config.leverage,
-            liquidation_model=config.liquidation_model,
-        )
+        # The venue's time is the market time of the last event it was fed.
+        self._venue = PaperVenue.from_paper_config(venue, SimulatedClock(), config)
 
     def on_market_events(self, events: Sequence[MarketEvent]) -> list[MarketEvent]:
         return self._venue.on_market_events(events)
@@ -43,4 +35,4 @@ class VenueActor:
         return dict(self._venue.stats())
 
     def check_conservation(self) -> list[str]:
-        return [str(v) for v in self._venue.check_conservation()]
+        return self._venue.check_conservation()
