@@ -16,7 +16,9 @@ def _market_time(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def render_progress(progress: dict[str, Any], venues: dict[str, dict[str, Any]] | None = None) -> Group:
+def render_progress(
+    progress: dict[str, Any], venues: dict[str, dict[str, Any]] | None = None
+) -> Group:
     """Return the console's frame for the feed's ``progress`` and the venues' stats."""
     feed = progress.get("feed", {})
     elapsed = progress.get("elapsed_s") or 0.0
@@ -30,7 +32,9 @@ def render_progress(progress: dict[str, Any], venues: dict[str, dict[str, Any]] 
     parts: list[Any] = [Panel(head, title="feed")]
     if venues:
         table = Table(title="venues")
-        keys = sorted({k for stats in venues.values() for k, v in stats.items() if isinstance(v, int)})
+        keys = sorted(
+            {k for stats in venues.values() for k, v in stats.items() if isinstance(v, int)}
+        )
         table.add_column("venue")
         for key in keys:
             table.add_column(key, justify="right")

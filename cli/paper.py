@@ -32,7 +32,9 @@ def resolve_data_dir(value: str) -> Path:
     return path
 
 
-def summarize(run: dict[str, Any], venues: dict[str, dict[str, Any]], conservation: dict[str, list[str]]) -> dict[str, Any]:
+def summarize(
+    run: dict[str, Any], venues: dict[str, dict[str, Any]], conservation: dict[str, list[str]]
+) -> dict[str, Any]:
     """Build the final JSON summary of a paper run."""
     feed = run["feed"]
     return {
@@ -76,7 +78,9 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     start_ray(config.ray, address=args.address, dashboard=args.dashboard)
     try:
         clients = {
-            name: VenueClient(name, create_actor("venue", f"venue:{name}", VenueActor, name, config.paper))
+            name: VenueClient(
+                name, create_actor("venue", f"venue:{name}", VenueActor, name, config.paper)
+            )
             for name in config.paper.venues
         }
         feed = create_actor(
@@ -113,7 +117,9 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     if args.json:
         print(json.dumps(summary, default=str, sort_keys=True))
     else:
-        print(json.dumps({k: v for k, v in summary.items() if k != "venues"}, default=str, indent=2))
+        print(
+            json.dumps({k: v for k, v in summary.items() if k != "venues"}, default=str, indent=2)
+        )
     return 0 if summary["conservation_errors"] == 0 else 1
 
 

@@ -36,7 +36,9 @@ POLICIES: dict[str, ActorPolicy] = {
 }
 
 
-def start_ray(config: RayConfig, *, address: str | None = None, dashboard: bool | None = None) -> dict[str, Any]:
+def start_ray(
+    config: RayConfig, *, address: str | None = None, dashboard: bool | None = None
+) -> dict[str, Any]:
     """Start a local Ray (or join ``address``) in the config's namespace; return its context facts."""
     if ray.is_initialized():
         return {"address": ray.get_runtime_context().gcs_address, "joined": True}
@@ -54,7 +56,10 @@ def start_ray(config: RayConfig, *, address: str | None = None, dashboard: bool 
         kwargs["include_dashboard"] = with_dashboard
         kwargs["dashboard_host"] = config.dashboard_host
     context = ray.init(**kwargs)
-    return {"address": context.address_info.get("address"), "dashboard_url": context.dashboard_url or None}
+    return {
+        "address": context.address_info.get("address"),
+        "dashboard_url": context.dashboard_url or None,
+    }
 
 
 def create_actor(kind: str, name: str, cls: type, *args: Any, **kwargs: Any) -> Any:

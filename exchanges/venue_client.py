@@ -43,3 +43,107 @@ class VenueClient:
     def check_conservation(self) -> list[str]:
         result: list[str] = ray.get(self._handle.check_conservation.remote())
         return result
+
+
+class RemoteVenue:
+    """The ``Exchange`` port over a ``venue:<name>`` actor, for the gateway in paper mode.
+
+    A write (create, cancel) that times out or whose actor call fails with a
+    ``RayActorError`` may or may not have run: it raises ``OutcomeUnknownError``
+    (resolve by asking, never resend). The same on a read is retryable. A venue
+    refusal comes back as the venue's own ``core.errors`` type.
+    """
+
+    def __init__(self, name: str, handle: Any, *, timeout_s: float = 5.0) -> None:
+        self._name = name
+        self._handle = handle
+        self._timeout_s = timeout_s
+
+    @property
+    def venue(self) -> str:
+        return self._name
+
+    async def _call(
+        self,
+        method: str,
+        *args: Any,
+        write: bool = False,
+        client_order_id: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        import asyncio
+
+        from ray.exceptions import GetTimeoutError, RayActorError, RayTaskError
+
+        from core.errors import ExchangeUnavailable, OutcomeUnknownError, RequestTimeout, SwarmError
+
+        ref = getattr(self._handle, method).remote(*args, **kwargs)
+        try:
+            return await asyncio.wait_for(ref, self._timeout_s)
+        except (TimeoutError, GetTimeoutError) as exc:
+            if write:
+                raise RequestTimeout(
+                    f"{self._name}.{method}: no answer in {self._timeout_s}s",
+                    client_order_id=client_order_id,
+                ) from exc
+            raise ExchangeUnavailable(
+                f"{self._name}.{method}: no answer in {self._timeout_s}s"
+            ) from exc
+        except RayTaskError as exc:
+            cause = exc.cause
+            if isinstance(cause, SwarmError):
+                raise cause from None
+            raise
+        except RayActorError as exc:
+            if write:
+                raise OutcomeUnknownError(
+                    f"{self._name}.{method}: venue actor unavailable: {exc}",
+                    client_order_id=client_order_id,
+                ) from exc
+            raise ExchangeUnavailable(f"{self._name}.{method}: venue actor unavailable") from exc
+
+    async def load_markets(self, reload: bool = False) -> Any:
+        return await self._call("load_markets")
+
+    async def create_order(self, request: Any) -> Any:
+        return await self._call(
+            "create_order", request, write=True, client_order_id=request.client_order_id
+        )
+
+    async def cancel_order(
+        self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
+    ) -> Any:
+        return await self._call(
+            "cancel_order", symbol, id, client_order_id, write=True, client_order_id=client_order_id
+        )
+
+    async def fetch_order(
+        self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
+    ) -> Any:
+        return await self._call("fetch_order", symbol, id, client_order_id)
+
+    async def fetch_open_orders(self, symbol: str | None = None) -> Any:
+        return await self._call("fetch_open_orders", symbol)
+
+    async def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> Any:
+        return await self._call("fetch_my_trades", symbol, since, limit)
+
+    async def fetch_positions(self, symbols: Sequence[str] | None = None) -> Any:
+        return await self._call("fetch_positions", symbols)
+
+    async def fetch_balance(self) -> Any:
+        return await self._call("fetch_balance")
+
+    async def fetch_funding_rates(self, symbols: Sequence[str] | None = None) -> Any:
+        return await self._call("fetch_funding_rates", symbols)
+
+    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> Any:
+        return await self._call("fetch_order_book", symbol, limit)
+
+    async def fetch_ticker(self, symbol: str) -> Any:
+        return await self._call("fetch_ticker", symbol)
+
+    async def close(self) -> None:
+        return None

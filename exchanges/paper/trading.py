@@ -214,6 +214,10 @@ class VenueCore:
         """Return one order by venue id or (the latest with) a client order id."""
         return self._find(symbol, id, client_order_id).to_order(self._venue)
 
+    def all_orders(self) -> list[Order]:
+        """Return every order this venue ever accepted, oldest first (for invariant checks)."""
+        return [o.to_order(self._venue) for o in self._orders.values()]
+
     def open_orders(self, symbol: str | None = None) -> list[Order]:
         return [
             o.to_order(self._venue)

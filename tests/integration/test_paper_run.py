@@ -37,7 +37,9 @@ def test_paper_when_embedded_data_at_max_speed_then_json_summary_last_line() -> 
 
 
 def test_paper_when_binance_books_then_rebuilt_books_and_counts() -> None:
-    result = run_main("--paper", "--no-tui", "--json", "--data", "data/binance-2024-08-08/hftbacktest/spot")
+    result = run_main(
+        "--paper", "--no-tui", "--json", "--data", "data/binance-2024-08-08/hftbacktest/spot"
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["books"] >= 2
@@ -45,8 +47,13 @@ def test_paper_when_binance_books_then_rebuilt_books_and_counts() -> None:
     assert summary["conservation_errors"] == 0
 
 
-@pytest.mark.parametrize("content", [b"not gzip at all", gzip.compress(b'123 {"stream": "btcusdt@trade", "data": {')[:-8]])
-def test_paper_when_data_file_corrupt_then_exit_2_and_file_named(tmp_path: Path, content: bytes) -> None:
+@pytest.mark.parametrize(
+    "content",
+    [b"not gzip at all", gzip.compress(b'123 {"stream": "btcusdt@trade", "data": {')[:-8]],
+)
+def test_paper_when_data_file_corrupt_then_exit_2_and_file_named(
+    tmp_path: Path, content: bytes
+) -> None:
     bad = tmp_path / "btcusdt_20240808.gz"
     bad.write_bytes(content)
     result = run_main("--paper", "--no-tui", "--json", "--data", str(tmp_path))

@@ -81,7 +81,9 @@ def test_book_when_negative_amount_or_price_then_refused() -> None:
 
 
 @given(st.lists(st.tuples(st.integers(1, 50), st.integers(0, 3)), max_size=200))
-def test_book_property_when_random_updates_then_equals_dict_model(updates: list[tuple[int, int]]) -> None:
+def test_book_property_when_random_updates_then_equals_dict_model(
+    updates: list[tuple[int, int]],
+) -> None:
     book = OrderBook("v", "s")
     model: dict[int, int] = {}
     for price, amount in updates:

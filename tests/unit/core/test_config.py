@@ -4,6 +4,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from core.config import SwarmConfig, api_credentials, load_config
 from core.errors import ConfigError, SecretMissing
@@ -17,17 +18,21 @@ def write(tmp_path: Path, text: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("name", ["paper.toml", "live.example.toml", "backtest.toml", "cluster.toml"])
+@pytest.mark.parametrize(
+    "name", ["paper.toml", "live.example.toml", "backtest.toml", "cluster.toml"]
+)
 def test_load_config_when_shipped_file_then_valid(name: str) -> None:
     config = load_config(ROOT / "configs" / name, SwarmConfig)
     assert config.ray.dashboard_host == "127.0.0.1"
 
 
 def test_load_config_when_values_given_then_typed_and_frozen(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, '[paper]\nseed = 3\nstarting_balances = { USDT = "2500.5" }\n'), SwarmConfig)
+    config = load_config(
+        write(tmp_path, '[paper]\nseed = 3\nstarting_balances = { USDT = "2500.5" }\n'), SwarmConfig
+    )
     assert config.paper.seed == 3
     assert config.paper.starting_balances == {"USDT": Decimal("2500.5")}
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         config.mode = "live"  # type: ignore[misc]
 
 
@@ -36,7 +41,12 @@ def test_load_config_when_values_given_then_typed_and_frozen(tmp_path: Path) -> 
     [
         ("[paper]\nseed = 'x'\n", "paper.seed", "'x'", "integer"),
         ("[paper]\nsede = 1\n", "paper.sede", "1", "unknown key"),
-        ("[paper]\nstarting_balances = { USDT = 1.5 }\n", "paper.starting_balances.USDT", "1.5", "floats"),
+        (
+            "[paper]\nstarting_balances = { USDT = 1.5 }\n",
+            "paper.starting_balances.USDT",
+            "1.5",
+            "floats",
+        ),
         ("mode = 'yolo'\n", "mode", "'yolo'", "paper"),
         ("[paper]\nvenues = ['kraken']\n", "paper.venues.0", "'kraken'", "binance"),
     ],

@@ -20,8 +20,15 @@ from core import errors
         (errors.ExchangeProtocolError("garbage"), errors.HaltError),
     ],
 )
-def test_error_when_raised_then_belongs_to_one_action_family(error: Exception, family: type[Exception]) -> None:
-    families = (errors.RetryableError, errors.OutcomeUnknownError, errors.DeniedError, errors.HaltError)
+def test_error_when_raised_then_belongs_to_one_action_family(
+    error: Exception, family: type[Exception]
+) -> None:
+    families = (
+        errors.RetryableError,
+        errors.OutcomeUnknownError,
+        errors.DeniedError,
+        errors.HaltError,
+    )
     assert isinstance(error, family)
     assert sum(isinstance(error, f) for f in families) == 1
 

@@ -60,7 +60,9 @@ def test_market_when_valid_then_quantizes_price_and_amount() -> None:
         ("0.002", "0", "price", "> 0"),
     ],
 )
-def test_market_check_order_when_rule_broken_then_names_field(amount: str, price: str, field: str, reason: str) -> None:
+def test_market_check_order_when_rule_broken_then_names_field(
+    amount: str, price: str, field: str, reason: str
+) -> None:
     with pytest.raises(InvalidValue) as exc:
         perp().check_order(Decimal(amount), Decimal(price))
     assert exc.value.field == field
@@ -154,8 +156,18 @@ def test_book_snapshot_when_crossed_or_unsorted_then_refused() -> None:
     )
     assert ok.mid == Decimal("100.5")
     with pytest.raises(ValidationError, match="crosses"):
-        OrderBookSnapshot(venue="b", symbol="s", bids=((Decimal(101), Decimal(1)),), asks=((Decimal(100), Decimal(1)),))
+        OrderBookSnapshot(
+            venue="b",
+            symbol="s",
+            bids=((Decimal(101), Decimal(1)),),
+            asks=((Decimal(100), Decimal(1)),),
+        )
     with pytest.raises(ValidationError, match="out of order"):
-        OrderBookSnapshot(venue="b", symbol="s", bids=((Decimal(99), Decimal(1)), (Decimal(100), Decimal(1))), asks=())
+        OrderBookSnapshot(
+            venue="b",
+            symbol="s",
+            bids=((Decimal(99), Decimal(1)), (Decimal(100), Decimal(1))),
+            asks=(),
+        )
     with pytest.raises(ValidationError, match="price must be > 0"):
         OrderBookSnapshot(venue="b", symbol="s", bids=((Decimal(-1), Decimal(1)),), asks=())

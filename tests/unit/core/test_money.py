@@ -57,7 +57,9 @@ def test_decimal_from_float_when_float_then_shortest_repr() -> None:
         ("0.0009", "0.001", "down", "0.000"),
     ],
 )
-def test_quantize_to_step_when_off_grid_then_rounded_to_step(value: str, step: str, rounding: str, expected: str) -> None:
+def test_quantize_to_step_when_off_grid_then_rounded_to_step(
+    value: str, step: str, rounding: str, expected: str
+) -> None:
     result = quantize_to_step(Decimal(value), Decimal(step), rounding)  # type: ignore[arg-type]
     assert result == Decimal(expected)
     assert is_multiple_of(result, Decimal(step))

@@ -7,8 +7,12 @@ from core.errors import InvalidValue
 from exchanges.feeds.pacing import ReplayPacer, parse_speed
 
 
-@pytest.mark.parametrize(("text", "expected"), [("max", None), ("MAX", None), ("1", 1.0), ("60", 60.0), (2.5, 2.5)])
-def test_parse_speed_when_valid_then_multiple_or_none(text: str | float, expected: float | None) -> None:
+@pytest.mark.parametrize(
+    ("text", "expected"), [("max", None), ("MAX", None), ("1", 1.0), ("60", 60.0), (2.5, 2.5)]
+)
+def test_parse_speed_when_valid_then_multiple_or_none(
+    text: str | float, expected: float | None
+) -> None:
     assert parse_speed(text) == expected
 
 
