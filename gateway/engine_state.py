@@ -1,0 +1,424 @@
+"""The gateway engine's state and ``apply``: the only code that changes it.
+
+``EngineState`` holds the orders, tombstones, ledger, breaker and the indexes
+over them, and applies logged records (see ``gateway.engine`` for the
+contract). Applying reads nothing but the record: no clock, no venue, so a
+replay rebuilds exactly what the live run built. Deciding lives in the
+subclasses (``engine_recon.FundingAndReconciliation``, ``engine.GatewayEngine``).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from decimal import ROUND_UP, Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from core.clock import Clock
+from core.models import Market, Side
+from core.money import ZERO
+from gateway.breaker import TRANSITIONS as BREAKER_TRANSITIONS
+from gateway.breaker import Breaker, BreakerEvent, BreakerState, BreakerTransition, Trigger
+from gateway.engine_errors import RecordRefused
+from gateway.engine_records import (
+    BudgetPayload,
+    CancelKind,
+    CancelPayload,
+    FillPayload,
+    FundingPayload,
+    IntentPayload,
+    OrderStatusPayload,
+    ReconciliationPayload,
+    ResultOutcome,
+    ResultPayload,
+    StatusSource,
+    WalRecord,
+)
+from gateway.engine_types import EngineConfig, EngineSnapshot, ResolveAction, UnresolvedOrder
+from gateway.intents import client_order_id_for
+from gateway.ledger import FillOutcome, Ledger
+from gateway.orders import OrderState, OrderView, TrackedOrder, merge_venue_status, state_after_fill
+from gateway.wal_format import RecordType
+from risk.drawdown import DrawdownTracker, DrawdownView
+from risk.limits import RiskLimits
+
+_RESETS = frozenset({Trigger.RESET, Trigger.RESET_TO_CLOSED})
+
+
+class EngineState:
+    """The engine's state, its readers, and ``apply``."""
+
+    def __init__(
+        self,
+        markets: Mapping[tuple[str, str], Market],
+        limits: RiskLimits,
+        clock: Clock,
+        *,
+        config: EngineConfig | None = None,
+    ) -> None:
+        self._markets = dict(markets)
+        self._venues = frozenset(venue for venue, _ in self._markets)
+        self._limits = limits
+        self._clock = clock
+        self._config = config if config is not None else EngineConfig()
+        self._breaker = Breaker(self._config.breaker, clock)
+        self._ledger = Ledger(self._markets, self._config.cash_step)
+        self._drawdown = DrawdownTracker(limits)
+        self._orders: dict[str, TrackedOrder] = {}
+        self._tombstones: set[str] = set()
+        self._open: dict[tuple[str, str, str, Side], Decimal] = {}
+        """Unfilled amount of the live orders per (agent, venue, symbol, side): kept as a sum."""
+        self._by_venue_id: dict[tuple[str, str], str] = {}
+        self._recent: dict[str, deque[int]] = {}
+        self._sendable: set[str] = set()
+        self._probes_reported: set[str] = set()
+        self._mark_ns: dict[tuple[str, str], int] = {}
+        self._reconciled: set[str] = set()
+        self._last_funding: dict[tuple[str, str], int] = {}
+        self._ready = False
+        self._counters: dict[str, int] = {}
+
+    # -- READINESS AND READING ------------------------------------------------
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def breaker_state(self) -> BreakerState:
+        return self._breaker.state
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
+
+    def finish_recovery(self) -> None:
+        """Accept orders from now on (after replay, venue queries and reconciliation)."""
+        self._ready = True
+
+    def order(self, client_order_id: str) -> OrderView | None:
+        found = self._orders.get(client_order_id)
+        return found.view() if found is not None else None
+
+    def order_for(self, agent: str, intent_id: str) -> OrderView | None:
+        return self.order(client_order_id_for(agent, intent_id))
+
+    def unresolved(self) -> list[UnresolvedOrder]:
+        """Return the orders only the venue can resolve, with what to ask it.
+
+        PENDING orders whose create this process is sending right now are
+        listed too: the actor skips its own sends in flight.
+        """
+        return [
+            UnresolvedOrder(
+                client_order_id=cid,
+                venue=order.venue,
+                symbol=order.symbol,
+                venue_order_id=order.venue_order_id,
+                state=order.state,
+                action=ResolveAction.CANCEL
+                if order.state is OrderState.CANCEL_PENDING
+                else ResolveAction.QUERY,
+            )
+            for cid, order in sorted(self._orders.items())
+            if order.state.needs_venue_query
+        ]
+
+    def open_amounts(self, agent: str, venue: str, symbol: str) -> tuple[Decimal, Decimal]:
+        """Return the unfilled (buy, sell) amounts of ``agent``'s live orders in ``symbol``."""
+        return (
+            self._open.get((agent, venue, symbol, Side.BUY), ZERO),
+            self._open.get((agent, venue, symbol, Side.SELL), ZERO),
+        )
+
+    def claim_send(self, client_order_id: str) -> bool:
+        """Return True once for an order decided here and still PENDING: send it now."""
+        if client_order_id not in self._sendable:
+            return False
+        self._sendable.discard(client_order_id)
+        order = self._orders.get(client_order_id)
+        return order is not None and order.state is OrderState.PENDING
+
+    def snapshot(self) -> EngineSnapshot:
+        agents = sorted(self._ledger.agents)
+        return EngineSnapshot(
+            ready=self._ready,
+            breaker=self._breaker.state,
+            breaker_since_ns=self._breaker.since_ns,
+            orders=tuple(self._orders[cid].view() for cid in sorted(self._orders)),
+            tombstones=tuple(sorted(self._tombstones)),
+            agents={agent: self._ledger.view(agent) for agent in agents},
+            venues={venue: self._ledger.venue_view(venue) for venue in sorted(self._venues)},
+            reconciled_venues=tuple(sorted(self._reconciled)),
+            counters=dict(sorted(self._counters.items())),
+        )
+
+    def drawdown(self) -> dict[str, DrawdownView]:
+        return self._drawdown.view()
+
+    def _count(self, name: str) -> None:
+        self._counters[name] = self._counters.get(name, 0) + 1
+
+    def _breaker_records(
+        self, event: BreakerEvent, *, count: bool = False
+    ) -> tuple[WalRecord, ...]:
+        transition = self._breaker.record(event) if count else self._breaker.decide(event)
+        if transition is None:
+            return ()
+        return ((RecordType.BREAKER, transition.to_payload()),)
+
+    # -- APPLY ----------------------------------------------------------------
+
+    def apply(self, record_type: RecordType, payload: Mapping[str, Any]) -> None:
+        """Make one logged record take effect; the only way the engine's state changes.
+
+        Raise ``RecordRefused`` (halt) on a record this code never writes.
+        """
+        handler = _APPLY.get(record_type)
+        if handler is None:
+            raise RecordRefused(str(record_type), "the engine does not apply this type")
+        try:
+            handler(self, payload)
+        except ValidationError as exc:
+            raise RecordRefused(record_type.name, f"malformed payload: {exc.errors()[0]}") from None
+
+    def apply_all(self, records: Iterable[WalRecord]) -> None:
+        """Apply records in order (replay, or all of one decision)."""
+        for record_type, payload in records:
+            self.apply(record_type, payload)
+
+    def _apply_intent(self, payload: Mapping[str, Any]) -> None:
+        p = IntentPayload.model_validate(payload)
+        cid = p.client_order_id
+        known = self._orders.get(cid)
+        if known is not None:
+            if known.fingerprint != p.fingerprint:
+                raise RecordRefused("INTENT", f"{cid} logged twice with different parameters")
+            return
+        order = TrackedOrder(
+            client_order_id=cid,
+            agent_id=p.agent_id,
+            intent_id=p.intent_id,
+            venue=p.venue,
+            symbol=p.symbol,
+            side=p.side,
+            type=p.type,
+            amount=p.amount,
+            price=p.price,
+            time_in_force=p.time_in_force,
+            post_only=p.post_only,
+            reduce_only=p.reduce_only,
+            fingerprint=p.fingerprint,
+            reservation=p.reservation,
+            reservation_left=p.reservation,
+            probe=p.probe,
+            created_ns=p.at_ns,
+            updated_ns=p.at_ns,
+        )
+        self._orders[cid] = order
+        self._ledger.reserve(p.agent_id, p.reservation)
+        self._add_open(order, p.amount)
+        self._recent.setdefault(p.agent_id, deque()).append(p.at_ns)
+        self._count("intents")
+        if cid in self._tombstones:  # its cancel was logged first: it may never be sent
+            self._tombstones.discard(cid)
+            self._move(order, OrderState.REJECTED, p.at_ns, "canceled before submit")
+
+    def _apply_result(self, payload: Mapping[str, Any]) -> None:
+        p = ResultPayload.model_validate(payload)
+        order = self._known(p.client_order_id, "RESULT")
+        self._count("results")
+        if p.outcome is ResultOutcome.ACCEPTED:
+            assert p.status is not None
+            # Merge first: "rejected" is only believable from a venue that never showed the order.
+            self._merge(order, p.status, p.filled, p.at_ns)
+            self._learn_venue_id(order, p.venue_order_id)
+        elif p.outcome is ResultOutcome.REJECTED:
+            if not order.venue_known and order.state in (OrderState.PENDING, OrderState.UNKNOWN):
+                self._move(order, OrderState.REJECTED, p.at_ns, p.reason)
+        elif order.state is OrderState.PENDING:
+            self._move(order, OrderState.UNKNOWN, p.at_ns, p.reason)
+
+    def _apply_status(self, payload: Mapping[str, Any]) -> None:
+        p = OrderStatusPayload.model_validate(payload)
+        order = self._known(p.client_order_id, "ORDER_STATUS")
+        self._count("status_updates")
+        if p.source is StatusSource.NOT_FOUND:
+            if order.venue_known or order.state.is_terminal:
+                return
+            if p.final:
+                self._move(order, OrderState.REJECTED, p.at_ns, p.reason)
+            elif order.state is OrderState.PENDING:
+                self._move(order, OrderState.UNKNOWN, p.at_ns, p.reason)
+            return
+        assert p.status is not None
+        self._merge(order, p.status, p.filled, p.at_ns)
+        self._learn_venue_id(order, p.venue_order_id)
+
+    def _apply_cancel(self, payload: Mapping[str, Any]) -> None:
+        p = CancelPayload.model_validate(payload)
+        order = self._orders.get(p.client_order_id)
+        self._count("cancels")
+        if order is None:
+            if p.kind is not CancelKind.TOMBSTONE:
+                raise RecordRefused("CANCEL", f"a cancel request for unknown {p.client_order_id}")
+            self._tombstones.add(p.client_order_id)
+            return
+        # A tombstone logged after its intent (the two raced) is a plain cancel request.
+        if not order.state.is_terminal:
+            self._move(order, OrderState.CANCEL_PENDING, p.at_ns)
+
+    def _apply_fill(self, payload: Mapping[str, Any]) -> None:
+        p = FillPayload.model_validate(payload)
+        market = self._markets.get((p.venue, p.symbol))
+        if market is None:
+            raise RecordRefused("FILL", f"no market {p.venue} {p.symbol}")
+        order = self._orders.get(p.client_order_id) if p.client_order_id else None
+        if order is not None and order.agent_id != p.agent_id:
+            raise RecordRefused("FILL", f"{p.trade_id} booked to {p.agent_id}, not the order's")
+        outcome = self._ledger.apply_fill(
+            p.agent_id, market, p.trade_id, p.side, p.price, p.amount, p.fee_cost, p.fee_currency
+        )
+        if outcome is FillOutcome.DUPLICATE:
+            self._count("duplicate_fills")
+            return
+        self._count("fills")
+        if order is None:
+            self._count("house_fills")
+            return
+        was_terminal = order.state.is_terminal
+        target, _ = state_after_fill(order, p.amount)
+        remaining = order.remaining
+        order.trade_ids.add(p.trade_id)
+        order.filled += p.amount
+        if not was_terminal:
+            self._add_open(order, order.remaining - remaining)
+        order.cost += p.price * p.amount
+        if p.fee_cost:
+            currency = p.fee_currency or market.settle or market.quote
+            order.fees[currency] = order.fees.get(currency, ZERO) + p.fee_cost
+        self._learn_venue_id(order, p.venue_order_id)
+        order.updated_ns = p.at_ns
+        if was_terminal:
+            order.fills_after_terminal += 1
+            self._count("fills_after_terminal")
+            return
+        self._move(order, target, p.at_ns)  # a terminal state releases all that is left
+        if not order.state.is_terminal:
+            # What the unfilled rest may still cost; rounded up, so never below it.
+            left = (order.reservation * order.remaining / order.amount).quantize(
+                self._config.cash_step, rounding=ROUND_UP
+            )
+            self._set_reservation(order, min(left, order.reservation_left))
+
+    def _apply_breaker(self, payload: Mapping[str, Any]) -> None:
+        transition = BreakerTransition.from_payload(payload)
+        state = self._breaker.state
+        self._count("breaker_transitions")
+        if transition.from_state is not state:
+            # Two trips decided from one state, then logged one after the other:
+            # the later one counts only if it is safer, taken from where we are.
+            if transition.to_state.safety <= state.safety:
+                return
+            trigger = next(
+                (
+                    t
+                    for (s, t), to in BREAKER_TRANSITIONS.items()
+                    if s is state and to is transition.to_state
+                ),
+                None,
+            )
+            if trigger is None:
+                return
+            transition = transition.model_copy(update={"from_state": state, "trigger": trigger})
+        self._breaker.apply(transition)
+        if transition.trigger in _RESETS:
+            self._drawdown.rebase()
+
+    def _apply_budget(self, payload: Mapping[str, Any]) -> None:
+        p = BudgetPayload.model_validate(payload)
+        for agent, amount in p.budgets.items():
+            self._ledger.set_budget(agent, amount)
+        self._count("budgets")
+
+    def _apply_reconciliation(self, payload: Mapping[str, Any]) -> None:
+        kind = payload.get("kind")
+        if kind == "funding":
+            f = FundingPayload.model_validate(payload)
+            self._ledger.apply_funding(f.venue, f.asset, f.payments, f.total)
+            key = (f.venue, f.symbol)
+            self._last_funding[key] = max(self._last_funding.get(key, 0), f.funding_timestamp)
+            self._count("fundings")
+            return
+        if kind != "reconciliation":
+            raise RecordRefused("RECONCILIATION", f"unknown kind {kind!r}")
+        r = ReconciliationPayload.model_validate(payload)
+        for entry in r.corrections:
+            if entry.kind == "balance":
+                self._ledger.correct_balance(r.venue, entry.key, entry.delta)
+            elif entry.price is not None and (r.venue, entry.key) in self._markets:
+                self._ledger.correct_position(r.venue, entry.key, entry.delta, entry.price)
+            else:
+                raise RecordRefused("RECONCILIATION", f"position correction {entry.key} unbookable")
+        if r.adopted:
+            self._reconciled.add(r.venue)
+        self._count("reconciliations")
+
+    # -- state helpers (apply only) -------------------------------------------
+
+    def _known(self, cid: str, record: str) -> TrackedOrder:
+        order = self._orders.get(cid)
+        if order is None:
+            raise RecordRefused(record, f"about {cid}, which no INTENT record logged")
+        return order
+
+    def _learn_venue_id(self, order: TrackedOrder, venue_order_id: str | None) -> None:
+        order.venue_known = True
+        if venue_order_id and order.venue_order_id is None:
+            order.venue_order_id = venue_order_id
+            self._by_venue_id[(order.venue, venue_order_id)] = order.client_order_id
+
+    def _merge(self, order: TrackedOrder, status: Any, filled: Decimal | None, at_ns: int) -> None:
+        merge = merge_venue_status(order, status, filled)
+        if merge.contradiction is not None:
+            # Decided before a concurrent fact was applied: the decision side
+            # reported it; applying must stay total so replay never bricks.
+            self._count("facts_skipped")
+            return
+        if merge.target is not None:
+            self._move(order, merge.target, at_ns)
+
+    def _move(self, order: TrackedOrder, target: OrderState, at_ns: int, reason: str = "") -> bool:
+        """Move ``order``; on its first terminal state release all it still reserves."""
+        was_terminal = order.state.is_terminal
+        changed = order.move_to(target, at_ns, reason)
+        if changed and target.is_terminal and not was_terminal:
+            self._set_reservation(order, ZERO)
+            self._add_open(order, -order.remaining)
+        return changed
+
+    def _add_open(self, order: TrackedOrder, amount: Decimal) -> None:
+        key = (order.agent_id, order.venue, order.symbol, order.side)
+        total = self._open.get(key, ZERO) + amount
+        if total:
+            self._open[key] = total
+        else:
+            self._open.pop(key, None)
+
+    def _set_reservation(self, order: TrackedOrder, left: Decimal) -> None:
+        self._ledger.release(order.agent_id, order.reservation_left - left)
+        order.reservation_left = left
+
+
+_APPLY = {
+    RecordType.INTENT: EngineState._apply_intent,
+    RecordType.RESULT: EngineState._apply_result,
+    RecordType.ORDER_STATUS: EngineState._apply_status,
+    RecordType.CANCEL: EngineState._apply_cancel,
+    RecordType.FILL: EngineState._apply_fill,
+    RecordType.BREAKER: EngineState._apply_breaker,
+    RecordType.BUDGET: EngineState._apply_budget,
+    RecordType.RECONCILIATION: EngineState._apply_reconciliation,
+}

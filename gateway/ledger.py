@@ -1,0 +1,512 @@
+"""Per-agent accounting in Decimal, and a mirror of each venue account to conserve against.
+
+Two sets of books move together on every fill, funding payment and correction:
+
+- **Agent books** (one per agent, plus ``HOUSE`` for what belongs to no agent:
+  the balances adopted at the first reconciliation, corrections, funding
+  rounding, fills of orders no agent placed): budget, reservation, cash per
+  (venue, asset), positions per (venue, symbol) with their cost basis, fees,
+  funding and realized P&L. Cash starts at zero: an agent's cash is the sum of
+  its flows, and its capital is its budget.
+- **Venue mirrors** (one per venue): cash per asset and one aggregate position
+  per perpetual, booked the way the venue books them (realized P&L of the
+  aggregate, released basis rounded to ``cash_step``). The mirror's cash is
+  what the venue's balance must show, exactly.
+
+Per-agent realized P&L cannot add up to the venue's cash when agents net
+against each other in one symbol (one closes what the other opens), but
+``cash - signed cost basis`` moves by exactly ``-signed amount x price x
+contract size`` on every trade in both books, so per (venue, asset)::
+
+    sum over agents (cash + spot holdings - signed perp basis)
+        == mirror cash - signed mirror perp basis
+
+and per perpetual the agents' contracts add up to the mirror's. ``conservation_errors``
+checks both.
+
+Every fill is booked once per (venue, trade id); a repeated trade id is a
+no-op that reports ``DUPLICATE``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_EVEN, Decimal
+from enum import StrEnum
+from typing import Final, TypeVar
+
+from core.errors import InvalidValue
+from core.models import Frozen, Market, Side
+from core.money import ONE, ZERO, Dec
+
+HOUSE: Final = "_house"
+"""The book of what belongs to no agent (never a valid agent id: it starts with '_')."""
+
+AssetKey = tuple[str, str]
+"""(venue, asset)"""
+SymbolKey = tuple[str, str]
+"""(venue, symbol)"""
+_K = TypeVar("_K", str, tuple[str, str])
+
+
+class FillOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+
+
+# -- A POSITION ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Holding:
+    """Signed contracts (spot: base units) and the unsigned cost basis of their size."""
+
+    contracts: Decimal = ZERO
+    basis: Decimal = ZERO
+    realized: Decimal = ZERO
+
+    @property
+    def signed_basis(self) -> Decimal:
+        return self.basis if self.contracts >= 0 else -self.basis
+
+    def entry_price(self, contract_size: Decimal) -> Decimal | None:
+        if not self.contracts:
+            return None
+        return self.basis / (abs(self.contracts) * contract_size)
+
+    def trade(
+        self, signed_amount: Decimal, price: Decimal, contract_size: Decimal, cash_step: Decimal
+    ) -> Decimal:
+        """Book a trade of ``signed_amount`` at ``price``; return the realized P&L of what it closes.
+
+        The basis released by a partial close is rounded to ``cash_step`` (as
+        venues book it); the P&L is the exit value minus exactly that, so
+        ``cash - signed basis`` stays exact.
+        """
+        amount = abs(signed_amount)
+        size = abs(self.contracts)
+        buying = signed_amount > 0
+        if not size or (self.contracts > 0) == buying:
+            self.contracts += signed_amount
+            self.basis += price * amount * contract_size
+            return ZERO
+        closing = amount if amount < size else size
+        if closing == size:
+            released = self.basis
+        else:
+            released = (self.basis * closing / size).quantize(cash_step, ROUND_HALF_EVEN)
+        exit_value = price * closing * contract_size
+        pnl = exit_value - released if self.contracts > 0 else released - exit_value
+        self.basis -= released
+        self.contracts += closing if buying else -closing
+        opening = amount - closing
+        if opening:
+            self.contracts = opening if buying else -opening
+            self.basis = price * opening * contract_size
+        self.realized += pnl
+        return pnl
+
+
+def _add(book: dict[_K, Decimal], key: _K, amount: Decimal) -> None:
+    if amount:
+        book[key] = book.get(key, ZERO) + amount
+
+
+# -- BOOKS --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class AgentBook:
+    """One agent's money: budget, reservation, cash, positions, fees, funding, realized P&L."""
+
+    budget: Decimal = ZERO
+    reserved: Decimal = ZERO
+    cash: dict[AssetKey, Decimal] = field(default_factory=dict)
+    positions: dict[SymbolKey, Holding] = field(default_factory=dict)
+    fees: dict[AssetKey, Decimal] = field(default_factory=dict)
+    funding: dict[AssetKey, Decimal] = field(default_factory=dict)
+    realized: dict[AssetKey, Decimal] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class VenueMirror:
+    """The venue account as the venue books it: cash per asset, aggregate perp positions."""
+
+    cash: dict[str, Decimal] = field(default_factory=dict)
+    positions: dict[str, Holding] = field(default_factory=dict)
+
+
+# -- VIEWS --------------------------------------------------------------------
+
+
+class PositionView(Frozen):
+    venue: str
+    symbol: str
+    contracts: Dec
+    entry_price: Dec | None
+    basis: Dec
+    realized: Dec
+    mark: Dec | None
+    unrealized: Dec
+
+
+class AgentView(Frozen):
+    """One agent's books. Money keys are ``"venue:asset"``; totals are in the unit of account."""
+
+    agent_id: str
+    budget: Dec
+    reserved: Dec
+    used: Dec
+    free: Dec
+    cash: dict[str, Dec]
+    positions: tuple[PositionView, ...]
+    fees: dict[str, Dec]
+    funding: dict[str, Dec]
+    realized: Dec
+    unrealized: Dec
+    pnl: Dec
+    """Mark-to-market result since the start: cash plus holdings plus unrealized."""
+    equity: Dec
+    """Budget plus P&L."""
+
+
+class VenueView(Frozen):
+    venue: str
+    balances: dict[str, Dec]
+    positions: dict[str, Dec]
+
+
+def _key(key: AssetKey) -> str:
+    return f"{key[0]}:{key[1]}"
+
+
+# -- THE LEDGER ---------------------------------------------------------------
+
+
+class Ledger:
+    """Agent books and venue mirrors; changed only by the engine's ``apply``."""
+
+    def __init__(self, markets: Mapping[SymbolKey, Market], cash_step: Decimal) -> None:
+        self._markets = markets
+        self._cash_step = cash_step
+        self.agents: dict[str, AgentBook] = {}
+        self.venues: dict[str, VenueMirror] = {}
+        self._trades: set[tuple[str, str]] = set()
+        self.marks: dict[SymbolKey, Decimal] = {}
+        self._quote_assets: dict[str, set[str]] = {}
+        for (venue, _), market in markets.items():
+            quotes = self._quote_assets.setdefault(venue, set())
+            quotes.add(market.quote)
+            if market.settle:
+                quotes.add(market.settle)
+
+    def book(self, agent: str) -> AgentBook:
+        """Return ``agent``'s book, creating an empty one on first use."""
+        found = self.agents.get(agent)
+        if found is None:
+            found = self.agents[agent] = AgentBook()
+        return found
+
+    def mirror(self, venue: str) -> VenueMirror:
+        found = self.venues.get(venue)
+        if found is None:
+            found = self.venues[venue] = VenueMirror()
+        return found
+
+    # -- budgets and reservations ---------------------------------------------
+
+    def set_budget(self, agent: str, amount: Decimal) -> None:
+        if amount < 0:
+            raise InvalidValue("budget", amount, f"of {agent} must be >= 0")
+        self.book(agent).budget = amount
+
+    def reserve(self, agent: str, amount: Decimal) -> None:
+        self.book(agent).reserved += amount
+
+    def release(self, agent: str, amount: Decimal) -> None:
+        self.book(agent).reserved -= amount
+
+    # -- fills ----------------------------------------------------------------
+
+    def has_trade(self, venue: str, trade_id: str) -> bool:
+        return (venue, trade_id) in self._trades
+
+    def apply_fill(
+        self,
+        agent: str,
+        market: Market,
+        trade_id: str,
+        side: Side,
+        price: Decimal,
+        amount: Decimal,
+        fee_cost: Decimal,
+        fee_currency: str | None,
+    ) -> FillOutcome:
+        """Book one fill for ``agent`` and in the venue mirror, once per (venue, trade id)."""
+        venue = market.venue
+        if (venue, trade_id) in self._trades:
+            return FillOutcome.DUPLICATE
+        self._trades.add((venue, trade_id))
+        book = self.book(agent)
+        mirror = self.mirror(venue)
+        step = self._cash_step
+        signed = amount if side == Side.BUY else -amount
+        cs = market.contract_size
+        holding = book.positions.get((venue, market.symbol))
+        if holding is None:
+            holding = book.positions[(venue, market.symbol)] = Holding()
+        pnl = holding.trade(signed, price, cs, step)
+        if market.is_spot:
+            cost = price * amount * cs
+            flow = -cost if side == Side.BUY else cost
+            _add(book.cash, (venue, market.quote), flow)
+            _add(book.realized, (venue, market.quote), pnl)  # informational: cash moved as flow
+            _add(mirror.cash, market.quote, flow)
+            _add(mirror.cash, market.base, signed)
+        else:
+            settle = market.settle or market.quote
+            _add(book.cash, (venue, settle), pnl)
+            _add(book.realized, (venue, settle), pnl)
+            aggregate = mirror.positions.get(market.symbol)
+            if aggregate is None:
+                aggregate = mirror.positions[market.symbol] = Holding()
+            _add(mirror.cash, settle, aggregate.trade(signed, price, cs, step))
+        if fee_cost:
+            currency = fee_currency or market.settle or market.quote
+            _add(book.cash, (venue, currency), -fee_cost)
+            _add(book.fees, (venue, currency), fee_cost)
+            _add(mirror.cash, currency, -fee_cost)
+        return FillOutcome.APPLIED
+
+    # -- funding and corrections ----------------------------------------------
+
+    def funding_payments(
+        self, venue: str, symbol: str, rate: Decimal, mark: Decimal
+    ) -> dict[str, Decimal]:
+        """Return what each holder of ``symbol`` receives (negative: pays) at ``rate`` and ``mark``.
+
+        Longs pay shorts when the rate is positive; each payment is rounded to
+        ``cash_step`` the way a venue rounds its one payment.
+        """
+        market = self._markets[(venue, symbol)]
+        payments: dict[str, Decimal] = {}
+        for agent in sorted(self.agents):
+            holding = self.agents[agent].positions.get((venue, symbol))
+            if holding is None or not holding.contracts:
+                continue
+            payment = -holding.contracts * market.contract_size * mark * rate
+            payments[agent] = payment.quantize(self._cash_step, ROUND_HALF_EVEN)
+        return payments
+
+    def venue_funding(self, venue: str, symbol: str, rate: Decimal, mark: Decimal) -> Decimal:
+        """Return the one payment the venue books for its aggregate position."""
+        market = self._markets[(venue, symbol)]
+        aggregate = self.mirror(venue).positions.get(symbol)
+        if aggregate is None or not aggregate.contracts:
+            return ZERO
+        payment = -aggregate.contracts * market.contract_size * mark * rate
+        return payment.quantize(self._cash_step, ROUND_HALF_EVEN)
+
+    def apply_funding(
+        self, venue: str, asset: str, payments: Mapping[str, Decimal], total: Decimal
+    ) -> None:
+        """Book the venue's ``total`` payment: each agent its share, the rounding to ``HOUSE``."""
+        for agent, amount in payments.items():
+            book = self.book(agent)
+            _add(book.cash, (venue, asset), amount)
+            _add(book.funding, (venue, asset), amount)
+        rest = total - sum(payments.values(), ZERO)
+        house = self.book(HOUSE)
+        _add(house.cash, (venue, asset), rest)
+        _add(house.funding, (venue, asset), rest)
+        _add(self.mirror(venue).cash, asset, total)
+
+    def correct_balance(self, venue: str, asset: str, delta: Decimal) -> None:
+        """Move ``asset`` on ``venue`` by ``delta`` in the mirror and the house book."""
+        _add(self.mirror(venue).cash, asset, delta)
+        _add(self.book(HOUSE).cash, (venue, asset), delta)
+
+    def correct_position(self, venue: str, symbol: str, delta: Decimal, price: Decimal) -> None:
+        """Move a perp position by ``delta`` contracts at ``price`` in the mirror and the house book.
+
+        Booked like a fee-less trade on both sides, so conservation holds.
+        """
+        market = self._markets[(venue, symbol)]
+        settle = market.settle or market.quote
+        cs, step = market.contract_size, self._cash_step
+        house = self.book(HOUSE)
+        holding = house.positions.get((venue, symbol))
+        if holding is None:
+            holding = house.positions[(venue, symbol)] = Holding()
+        pnl = holding.trade(delta, price, cs, step)
+        _add(house.cash, (venue, settle), pnl)
+        _add(house.realized, (venue, settle), pnl)
+        mirror = self.mirror(venue)
+        aggregate = mirror.positions.get(symbol)
+        if aggregate is None:
+            aggregate = mirror.positions[symbol] = Holding()
+        _add(mirror.cash, settle, aggregate.trade(delta, price, cs, step))
+
+    # -- reading --------------------------------------------------------------
+
+    def position(self, agent: str, venue: str, symbol: str) -> Decimal:
+        book = self.agents.get(agent)
+        holding = book.positions.get((venue, symbol)) if book is not None else None
+        return holding.contracts if holding is not None else ZERO
+
+    def unit_price(self, venue: str, asset: str) -> Decimal:
+        """Return ``asset``'s value in the unit of account (quotes at par, bases at a mark; else 0)."""
+        if asset in self._quote_assets.get(venue, ()):
+            return ONE
+        best: Decimal | None = None
+        for (mv, symbol), market in sorted(self._markets.items()):
+            if mv == venue and market.base == asset:
+                mark = self.marks.get((venue, symbol))
+                if mark is not None and (best is None or market.is_spot):
+                    best = mark
+        return best if best is not None else ZERO
+
+    def _mark(self, key: SymbolKey, holding: Holding, market: Market) -> Decimal | None:
+        mark = self.marks.get(key)
+        return mark if mark is not None else holding.entry_price(market.contract_size)
+
+    def valuation(self, agent: str) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+        """Return ``(used, realized, unrealized, pnl)`` of ``agent`` in the unit of account.
+
+        ``used`` is the capital the agent has committed at cost: perp basis at
+        1x plus everything its cash flows have spent (spot bought, fees, losses).
+        Without a mark a holding is valued at its entry price.
+        """
+        book = self.agents.get(agent)
+        if book is None:
+            return ZERO, ZERO, ZERO, ZERO
+        cash_value = sum(
+            (amount * self.unit_price(v, a) for (v, a), amount in book.cash.items()), ZERO
+        )
+        realized = sum(
+            (amount * self.unit_price(v, a) for (v, a), amount in book.realized.items()), ZERO
+        )
+        perp_basis = unrealized = holdings_value = perp_unrealized = ZERO
+        for key, holding in book.positions.items():
+            if not holding.contracts:
+                continue
+            market = self._markets[key]
+            mark = self._mark(key, holding, market) or ZERO
+            value = holding.contracts * market.contract_size * mark
+            gain = value - holding.signed_basis
+            unrealized += gain
+            if market.is_spot:
+                holdings_value += value
+            else:
+                perp_basis += holding.basis
+                perp_unrealized += gain
+        pnl = cash_value + holdings_value + perp_unrealized
+        return perp_basis - cash_value, realized, unrealized, pnl
+
+    def free(self, agent: str) -> Decimal:
+        """Return ``budget - reserved - used``: what new exposure may still take."""
+        book = self.agents.get(agent)
+        if book is None:
+            return ZERO
+        used, _, _, _ = self.valuation(agent)
+        return book.budget - book.reserved - used
+
+    def view(self, agent: str) -> AgentView:
+        book = self.book(agent) if agent in self.agents else AgentBook()
+        used, realized, unrealized, pnl = self.valuation(agent)
+        positions = []
+        for (venue, symbol), holding in sorted(book.positions.items()):
+            market = self._markets[(venue, symbol)]
+            mark = self.marks.get((venue, symbol))
+            value_mark = mark if mark is not None else holding.entry_price(market.contract_size)
+            value = holding.contracts * market.contract_size * (value_mark or ZERO)
+            positions.append(
+                PositionView(
+                    venue=venue,
+                    symbol=symbol,
+                    contracts=holding.contracts,
+                    entry_price=holding.entry_price(market.contract_size),
+                    basis=holding.basis,
+                    realized=holding.realized,
+                    mark=mark,
+                    unrealized=value - holding.signed_basis if holding.contracts else ZERO,
+                )
+            )
+        return AgentView(
+            agent_id=agent,
+            budget=book.budget,
+            reserved=book.reserved,
+            used=used,
+            free=book.budget - book.reserved - used,
+            cash={_key(k): v for k, v in sorted(book.cash.items())},
+            positions=tuple(positions),
+            fees={_key(k): v for k, v in sorted(book.fees.items())},
+            funding={_key(k): v for k, v in sorted(book.funding.items())},
+            realized=realized,
+            unrealized=unrealized,
+            pnl=pnl,
+            equity=book.budget + pnl,
+        )
+
+    def venue_view(self, venue: str) -> VenueView:
+        mirror = self.venues.get(venue) or VenueMirror()
+        return VenueView(
+            venue=venue,
+            balances=dict(sorted(mirror.cash.items())),
+            positions={s: h.contracts for s, h in sorted(mirror.positions.items()) if h.contracts},
+        )
+
+    def expected_balances(self, venue: str) -> dict[str, Decimal]:
+        """Return the cash per asset the venue's balance must show (the mirror's)."""
+        mirror = self.venues.get(venue)
+        return dict(mirror.cash) if mirror is not None else {}
+
+    def expected_positions(self, venue: str) -> dict[str, Decimal]:
+        """Return the signed contracts per perpetual the venue must report (the mirror's)."""
+        mirror = self.venues.get(venue)
+        if mirror is None:
+            return {}
+        return {symbol: h.contracts for symbol, h in mirror.positions.items() if h.contracts}
+
+    # -- conservation ---------------------------------------------------------
+
+    def conservation_errors(self, venues: Iterable[str] | None = None) -> list[str]:
+        """Return every place the agent books and the venue mirrors disagree (empty: conserved)."""
+        agent_side: dict[AssetKey, Decimal] = {}
+        agent_contracts: dict[SymbolKey, Decimal] = {}
+        for book in self.agents.values():
+            for key, amount in book.cash.items():
+                _add(agent_side, key, amount)
+            for (venue, symbol), holding in book.positions.items():
+                market = self._markets[(venue, symbol)]
+                if market.is_spot:
+                    _add(agent_side, (venue, market.base), holding.contracts)
+                else:
+                    settle = market.settle or market.quote
+                    _add(agent_side, (venue, settle), -holding.signed_basis)
+                    _add(agent_contracts, (venue, symbol), holding.contracts)
+        mirror_side: dict[AssetKey, Decimal] = {}
+        mirror_contracts: dict[SymbolKey, Decimal] = {}
+        for venue, mirror in self.venues.items():
+            for asset, amount in mirror.cash.items():
+                _add(mirror_side, (venue, asset), amount)
+            for symbol, holding in mirror.positions.items():
+                market = self._markets[(venue, symbol)]
+                _add(mirror_side, (venue, market.settle or market.quote), -holding.signed_basis)
+                _add(mirror_contracts, (venue, symbol), holding.contracts)
+        wanted = set(venues) if venues is not None else None
+        errors = []
+        for key in sorted(set(agent_side) | set(mirror_side)):
+            if wanted is not None and key[0] not in wanted:
+                continue
+            ours, theirs = agent_side.get(key, ZERO), mirror_side.get(key, ZERO)
+            if ours != theirs:
+                errors.append(f"{_key(key)}: agents book {ours}, the venue account {theirs}")
+        for key in sorted(set(agent_contracts) | set(mirror_contracts)):
+            if wanted is not None and key[0] not in wanted:
+                continue
+            ours, theirs = agent_contracts.get(key, ZERO), mirror_contracts.get(key, ZERO)
+            if ours != theirs:
+                errors.append(f"{_key(key)}: agents hold {ours} contracts, the venue {theirs}")
+        return errors
