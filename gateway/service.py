@@ -1,0 +1,430 @@
+"""The gateway's order path: engine decisions, the WAL, the venues, in the order DESIGN.md fixes.
+
+``GatewayService`` is what the ``gateway`` actor runs and what the deterministic
+simulation drives in one process: it imports no Ray. Its ports are injected: the
+WAL (on a real or simulated disk), one ``Exchange`` per venue (a ccxt adapter, the
+paper venue, a remote paper venue actor, or a fault-injecting wrapper), the clock,
+the crash points and an optional audit sink.
+
+Every path follows the same rule: the engine decides, the decision's records are
+appended to the WAL and fsynced, *then* applied, *then* the venue is called; the
+venue's answer is another decision, logged the same way. A crash anywhere leaves
+a WAL from which ``recover`` rebuilds the state and asks the venue about whatever
+it cannot know. A create is never sent twice: after a restart an unanswered
+order is resolved by asking the venue for its client order id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from core.clock import Clock
+from core.errors import (
+    DeniedError,
+    OrderNotFound,
+    OutcomeUnknownError,
+    RetryableError,
+    SwarmError,
+)
+from core.models import Order, OrderRequest
+from exchanges.port import Exchange
+from gateway.breaker import TripReason
+from gateway.crashpoints import INERT, CrashPoints
+from gateway.engine import GatewayEngine
+from gateway.engine_records import WalRecord
+from gateway.engine_types import (
+    CancelAction,
+    CancelFailure,
+    Denied,
+    Existing,
+    ResolveAction,
+    Send,
+    failure_from_error,
+)
+from gateway.intents import OrderIntent
+from gateway.orders import OrderView
+from gateway.wal import RecoveryReport, Wal
+from risk.checks import Denial
+
+log = logging.getLogger(__name__)
+
+
+class AuditSink(Protocol):
+    """Where logged records go for the audit projection (batched, off the critical path)."""
+
+    def add(self, first_seq: int, records: Sequence[WalRecord]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """The answer to one intent: its order, or why it was refused (nothing reserved then)."""
+
+    client_order_id: str | None
+    order: OrderView | None = None
+    denial: Denial | None = None
+    duplicate: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.order is not None
+
+
+@dataclass
+class ServiceStats:
+    submits: int = 0
+    duplicates: int = 0
+    denials: int = 0
+    sends: int = 0
+    unknown_outcomes: int = 0
+    fills: int = 0
+    duplicate_fills: int = 0
+    cancels: int = 0
+    resolved: int = 0
+    records: int = 0
+    recovery: dict[str, Any] = field(default_factory=dict)
+
+
+class GatewayService:
+    """The one order path of Swarm (see the module doc)."""
+
+    def __init__(
+        self,
+        *,
+        engine: GatewayEngine,
+        wal: Wal,
+        venues: Mapping[str, Exchange],
+        clock: Clock,
+        crash: CrashPoints = INERT,
+        audit: AuditSink | None = None,
+        on_record: Callable[[Sequence[WalRecord]], None] | None = None,
+    ) -> None:
+        self.engine = engine
+        self.wal = wal
+        self.venues = dict(venues)
+        self.clock = clock
+        self.crash = crash
+        self.audit = audit
+        self._on_record = on_record
+        self._locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self._in_flight: set[str] = set()
+        self._fill_cursor_ms: dict[str, int | None] = dict.fromkeys(self.venues)
+        self.stats = ServiceStats()
+
+    # -- LOGGING ------------------------------------------------------------
+
+    def _log(self, records: Sequence[WalRecord], crash_point: str | None = None) -> None:
+        """Append and fsync ``records``, then apply them: the WAL before any effect."""
+        if not records:
+            return
+        self.crash.reach("before_wal_append")
+        seqs = self.wal.append_many(records)
+        self.crash.reach("after_wal_append")
+        if crash_point is not None:
+            self.crash.reach(crash_point)
+        self.engine.apply_all(records)
+        self.stats.records += len(records)
+        if self.audit is not None:
+            self.audit.add(seqs[0], records)
+        if self._on_record is not None:
+            self._on_record(records)
+
+    def _lock(self, venue: str, symbol: str) -> asyncio.Lock:
+        key = (venue, symbol)
+        lock = self._locks.get(key)
+        if lock is None:
+            lock = self._locks[key] = asyncio.Lock()
+        return lock
+
+    def _venue(self, name: str) -> Exchange:
+        venue = self.venues.get(name)
+        if venue is None:
+            raise DeniedError(f"venue={name!r}: not configured in this gateway")
+        return venue
+
+    # -- RECOVERY -----------------------------------------------------------
+
+    async def recover(self) -> RecoveryReport:
+        """Replay the WAL, ask the venues about every open question, reconcile, then accept orders.
+
+        A corrupt WAL raises ``WalCorruption`` (halt): the caller keeps the
+        gateway closed with the breaker OPEN.
+        """
+        started = self.clock.now_ns()
+        replayed = 0
+        for record in self.wal.replay():
+            self.engine.apply(record.type, record.payload)
+            replayed += 1
+        report = self.wal.report
+        assert report is not None
+        self.crash.reach("mid_recovery")
+        resolved = await self.resolve_unresolved()
+        fills = await self.poll_fills()
+        verdicts = await self.reconcile()
+        self.engine.finish_recovery()
+        self.stats.recovery = {
+            "replayed": replayed,
+            "torn_bytes": report.torn_bytes,
+            "resolved": resolved,
+            "fills": fills,
+            "reconciliation": verdicts,
+            "breaker": str(self.engine.breaker_state),
+            "took_ns": self.clock.now_ns() - started,
+        }
+        log.info("gateway recovered: %s", self.stats.recovery)
+        return report
+
+    async def resolve_unresolved(self) -> int:
+        """Ask the venues about every order only they can resolve; return how many were settled."""
+        settled = 0
+        for item in self.engine.unresolved():
+            if item.client_order_id in self._in_flight:
+                continue
+            venue = self._venue(item.venue)
+            if item.action is ResolveAction.CANCEL:
+                await self._send_cancel(
+                    item.venue, item.symbol, item.client_order_id, item.venue_order_id
+                )
+                settled += 1
+                continue
+            answer: Order | None
+            try:
+                answer = await venue.fetch_order(item.symbol, client_order_id=item.client_order_id)
+            except OrderNotFound:
+                answer = None
+            except (RetryableError, OutcomeUnknownError) as exc:
+                log.warning("cannot resolve %s yet: %s", item.client_order_id, exc)
+                continue
+            decision = self.engine.on_order_status(item.client_order_id, answer)
+            self._log(decision.records)
+            settled += bool(decision.records)
+        self.stats.resolved += settled
+        return settled
+
+    async def poll_fills(self) -> int:
+        """Fetch our trades from every venue and apply the new ones (each trade id once)."""
+        applied = 0
+        for name, venue in self.venues.items():
+            since = self._fill_cursor_ms.get(name)
+            try:
+                trades = await venue.fetch_my_trades(None, since)
+            except (RetryableError, OutcomeUnknownError) as exc:
+                log.warning("fills of %s not fetched: %s", name, exc)
+                continue
+            for trade in trades:
+                self.crash.reach("mid_fill")
+                decision = self.engine.on_fill(trade)
+                if decision.records:
+                    self._log(decision.records)
+                    applied += 1
+                else:
+                    self.stats.duplicate_fills += 1
+                # Inclusive cursor: a trade in the same millisecond is asked again and deduplicated.
+                if since is None or trade.timestamp > since:
+                    since = trade.timestamp
+            self._fill_cursor_ms[name] = since
+        self.stats.fills += applied
+        return applied
+
+    async def reconcile(self) -> dict[str, str]:
+        """Compare each venue's balances and positions with the gateway's; log the verdicts."""
+        verdicts: dict[str, str] = {}
+        for name, venue in self.venues.items():
+            try:
+                balances = await venue.fetch_balance()
+            except SwarmError as exc:
+                log.warning("balance of %s not reported: %s", name, exc)
+                balances = None
+            try:
+                positions = await venue.fetch_positions()
+            except SwarmError as exc:
+                log.warning("positions of %s not reported: %s", name, exc)
+                positions = None
+            decision = self.engine.reconcile(name, balances, positions)
+            self._log(decision.records)
+            verdicts[name] = str(decision.result.verdict)
+        return verdicts
+
+    # -- ORDERS -------------------------------------------------------------
+
+    async def submit(self, intent: OrderIntent) -> SubmitResult:
+        """Submit one intent; a repeated intent returns its current order and sends nothing."""
+        self.stats.submits += 1
+        async with self._lock(intent.venue, intent.symbol):
+            decision = self.engine.submit(intent)
+            if isinstance(decision, Existing):
+                self.stats.duplicates += 1
+                return SubmitResult(decision.order.client_order_id, decision.order, duplicate=True)
+            if isinstance(decision, Denied):
+                self.stats.denials += 1
+                return SubmitResult(decision.client_order_id, denial=decision.denial)
+            self._log(decision.records)
+            if self.engine.claim_send(decision.client_order_id):
+                await self._send([decision])
+            return SubmitResult(
+                decision.client_order_id, self.engine.order(decision.client_order_id)
+            )
+
+    async def submit_many(self, intents: Sequence[OrderIntent]) -> list[SubmitResult]:
+        """Submit a batch with one WAL commit and one venue round trip per venue."""
+        self.stats.submits += len(intents)
+        keys = sorted({(i.venue, i.symbol) for i in intents})
+        locks = [self._lock(*key) for key in keys]
+        for lock in locks:  # in sorted order: two batches never wait on each other
+            await lock.acquire()
+        try:
+            batch = self.engine.submit_many(intents)
+            self._log(batch.records)
+            sends = [s for s in batch.sends if self.engine.claim_send(s.client_order_id)]
+            by_venue: dict[str, list[Send]] = {}
+            for send in sends:
+                by_venue.setdefault(send.venue, []).append(send)
+            await asyncio.gather(*(self._send(group) for group in by_venue.values()))
+            results: list[SubmitResult] = []
+            for decision in batch.decisions:
+                if isinstance(decision, Denied):
+                    self.stats.denials += 1
+                    results.append(SubmitResult(decision.client_order_id, denial=decision.denial))
+                elif isinstance(decision, Existing):
+                    self.stats.duplicates += 1
+                    results.append(
+                        SubmitResult(decision.order.client_order_id, decision.order, duplicate=True)
+                    )
+                else:
+                    results.append(
+                        SubmitResult(
+                            decision.client_order_id, self.engine.order(decision.client_order_id)
+                        )
+                    )
+            return results
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+
+    async def _send(self, sends: Sequence[Send]) -> None:
+        """Send creates of one venue (one round trip when the venue takes a batch); log each answer."""
+        venue = self._venue(sends[0].venue)
+        cids = [s.client_order_id for s in sends]
+        self._in_flight.update(cids)
+        try:
+            self.crash.reach("before_send")
+            self.stats.sends += len(sends)
+            answers = await _create_orders(venue, [s.request for s in sends])
+            self.crash.reach("after_send")
+            self.crash.reach("after_ack_before_wal")
+            records: list[WalRecord] = []
+            for cid, answer in zip(cids, answers, strict=True):
+                if isinstance(answer, BaseException):
+                    failure = failure_from_error(answer)
+                    if failure.kind.value == "unknown":
+                        self.stats.unknown_outcomes += 1
+                    decision = self.engine.on_result(cid, failure)
+                else:
+                    decision = self.engine.on_result(cid, answer)
+                records.extend(decision.records)
+            self._log(records)
+        finally:
+            self._in_flight.difference_update(cids)
+
+    async def cancel(self, agent_id: str, intent_id: str) -> OrderView | Denial | None:
+        """Cancel an intent's order; before its submit, leave a tombstone so the late submit is refused."""
+        self.stats.cancels += 1
+        decision = self.engine.cancel(agent_id, intent_id)
+        if decision.action is CancelAction.DENIED:
+            return decision.denial
+        if decision.action is CancelAction.TOMBSTONE:
+            self._log(decision.records)
+            return None
+        if decision.action is CancelAction.NOOP:
+            return self.engine.order(decision.client_order_id) if decision.client_order_id else None
+        request = decision.request
+        assert request is not None
+        async with self._lock(request.venue, request.symbol):
+            self._log(decision.records, crash_point="mid_cancel")
+            await self._send_cancel(
+                request.venue, request.symbol, request.client_order_id, request.venue_order_id
+            )
+        return self.engine.order(request.client_order_id)
+
+    async def _send_cancel(
+        self, venue_name: str, symbol: str, cid: str, venue_order_id: str | None
+    ) -> None:
+        venue = self._venue(venue_name)
+        answer: Order | CancelFailure
+        try:
+            answer = await venue.cancel_order(symbol, id=venue_order_id, client_order_id=cid)
+        except OrderNotFound:
+            answer = CancelFailure.NOT_FOUND
+        except DeniedError:
+            answer = CancelFailure.REFUSED
+        except (SwarmError, Exception) as exc:  # a dead venue actor is not a core error: unknown
+            log.warning("cancel of %s: outcome unknown: %s", cid, exc)
+            answer = CancelFailure.UNKNOWN
+        self.crash.reach("mid_cancel")
+        decision = self.engine.on_cancel_result(cid, answer)
+        self._log(decision.records)
+
+    # -- BUDGETS, MARKS, BREAKER --------------------------------------------
+
+    def set_budgets(self, budgets: Mapping[str, Decimal]) -> None:
+        self._log(self.engine.set_budgets(budgets).records)
+
+    def mark(self, prices: Mapping[tuple[str, str], Decimal]) -> None:
+        self._log(self.engine.mark(prices).records, crash_point="mid_breaker_transition")
+
+    def kill(self, operator: str, detail: str = "") -> str:
+        """Trip the breaker by hand (DRAINING, then OPEN once nothing is in flight)."""
+        self._log(
+            self.engine.trip(TripReason.MANUAL_KILL, detail, operator).records,
+            crash_point="mid_breaker_transition",
+        )
+        return str(self.engine.breaker_state)
+
+    def reset(self, operator: str, detail: str = "") -> str:
+        """Reset an OPEN breaker (to HALF_OPEN probes by default)."""
+        self._log(self.engine.reset(operator, detail).records, crash_point="mid_breaker_transition")
+        return str(self.engine.breaker_state)
+
+    def tick(self) -> None:
+        """Let time-driven breaker transitions happen (DRAINING -> OPEN when drained)."""
+        self._log(self.engine.breaker_tick().records, crash_point="mid_breaker_transition")
+
+    async def poll(self) -> dict[str, int]:
+        """One housekeeping round: new fills, unresolved orders, breaker time."""
+        fills = await self.poll_fills()
+        resolved = await self.resolve_unresolved()
+        self.tick()
+        return {"fills": fills, "resolved": resolved}
+
+
+async def _create_orders(
+    venue: Exchange, requests: Sequence[OrderRequest]
+) -> list[Order | BaseException]:
+    """Create ``requests`` on one venue; each answer is an order or the exception it raised.
+
+    A venue with a batch call (the paper venue actor) gets one round trip;
+    otherwise the creates go out concurrently.
+    """
+    batch = getattr(venue, "create_orders", None)
+    if batch is not None and len(requests) > 1:
+        try:
+            answers: list[Order | BaseException] = list(await batch(list(requests)))
+            return answers
+        except Exception as exc:  # the whole round trip failed: every order's outcome is unknown
+            return [exc] * len(requests)
+    results = await asyncio.gather(
+        *(venue.create_order(r) for r in requests), return_exceptions=True
+    )
+    return [
+        r if isinstance(r, Order | BaseException) else TypeError(f"not an order: {r!r}")
+        for r in results
+    ]
+
+
+def intents_of(raw: Iterable[Mapping[str, Any]]) -> list[OrderIntent]:
+    """Build intents from plain mappings (what a CLI or a test passes)."""
+    return [OrderIntent.model_validate(item) for item in raw]
