@@ -57,15 +57,15 @@ class CrashPoints:
         armed: dict[str, int] = {}
         if isinstance(spec, str):
             for item in filter(None, (p.strip() for p in spec.split(","))):
-                name, _, count = item.partition(":")
-                armed[name] = int(count) if count else 1
+                name, _, times = item.partition(":")
+                armed[name] = int(times) if times else 1
         elif spec:
             armed = dict(spec)
-        for name, count in armed.items():
-            if name not in POINTS:
-                raise InvalidValue("crash_point", name, f"not one of {', '.join(POINTS)}")
-            if count < 1:
-                raise InvalidValue(f"crash_point.{name}", count, "must be >= 1")
+        for point, reaches in armed.items():
+            if point not in POINTS:
+                raise InvalidValue("crash_point", point, f"not one of {', '.join(POINTS)}")
+            if reaches < 1:
+                raise InvalidValue(f"crash_point.{point}", reaches, "must be >= 1")
         return cls(armed=armed, on_fire=on_fire)
 
     def reach(self, point: str) -> None:
