@@ -33,6 +33,9 @@ POLICIES: dict[str, ActorPolicy] = {
     "venue": ActorPolicy(max_restarts=0),
     # The feed is threaded so its progress can be read while it replays.
     "feed": ActorPolicy(max_restarts=-1, max_concurrency=4),
+    # The gateway outlives any driver and is restarted forever; recovery is in its constructor.
+    # An async actor: concurrent callers overlap on its event loop (per-symbol locks inside).
+    "gateway": ActorPolicy(max_restarts=-1, max_concurrency=256, lifetime="detached"),
 }
 
 

@@ -58,6 +58,16 @@ class VenueActor:
     def create_order(self, request: OrderRequest) -> Order:
         return self._venue.submit(request)
 
+    def create_orders(self, requests: Sequence[OrderRequest]) -> list[Order | Exception]:
+        """Place a batch in one round trip; each answer is the order or the error the venue raised."""
+        answers: list[Order | Exception] = []
+        for request in requests:
+            try:
+                answers.append(self._venue.submit(request))
+            except Exception as exc:  # a refusal of one order must not hide the others' answers
+                answers.append(exc)
+        return answers
+
     def cancel_order(
         self, symbol: str, id: str | None = None, client_order_id: str | None = None
     ) -> Order:

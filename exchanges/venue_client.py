@@ -110,6 +110,10 @@ class RemoteVenue:
             "create_order", request, write=True, client_order_id=request.client_order_id
         )
 
+    async def create_orders(self, requests: Sequence[Any]) -> list[Any]:
+        """Create a batch in one actor round trip; each answer is an order or an exception."""
+        return list(await self._call("create_orders", list(requests), write=True))
+
     async def cancel_order(
         self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
     ) -> Any:

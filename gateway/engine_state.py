@@ -94,6 +94,11 @@ class EngineState:
     def ledger(self) -> Ledger:
         return self._ledger
 
+    @property
+    def market_keys(self) -> tuple[tuple[str, str], ...]:
+        """Return the (venue, symbol) of every market the gateway trades."""
+        return tuple(self._markets)
+
     def finish_recovery(self) -> None:
         """Accept orders from now on (after replay, venue queries and reconciliation)."""
         self._ready = True

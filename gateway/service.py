@@ -165,6 +165,7 @@ class GatewayService:
         resolved = await self.resolve_unresolved()
         fills = await self.poll_fills()
         verdicts = await self.reconcile()
+        marks = await self.refresh_marks()
         self.engine.finish_recovery()
         self.stats.recovery = {
             "replayed": replayed,
@@ -172,6 +173,7 @@ class GatewayService:
             "resolved": resolved,
             "fills": fills,
             "reconciliation": verdicts,
+            "marks": marks,
             "breaker": str(self.engine.breaker_state),
             "took_ns": self.clock.now_ns() - started,
         }
@@ -249,10 +251,35 @@ class GatewayService:
             verdicts[name] = str(decision.result.verdict)
         return verdicts
 
+    async def refresh_marks(self) -> int:
+        """Mark every market from the venue's ticker: marks are not logged, so a restart needs fresh ones.
+
+        Until the feed's next mark, the gateway prices risk checks with these.
+        """
+        prices: dict[tuple[str, str], Decimal] = {}
+        for venue_name, symbol in self.engine.market_keys:
+            try:
+                ticker = await self._venue(venue_name).fetch_ticker(symbol)
+            except Exception as exc:  # no price is no mark: risk checks then deny, never guess
+                log.warning("no ticker for %s %s: %s", venue_name, symbol, exc)
+                continue
+            if ticker.bid is not None and ticker.ask is not None:
+                prices[(venue_name, symbol)] = (ticker.bid + ticker.ask) / 2
+            elif ticker.last is not None:
+                prices[(venue_name, symbol)] = ticker.last
+        if prices:
+            self.mark(prices)
+        return len(prices)
+
     # -- ORDERS -------------------------------------------------------------
 
     async def submit(self, intent: OrderIntent) -> SubmitResult:
-        """Submit one intent; a repeated intent returns its current order and sends nothing."""
+        """Submit one intent; a repeated intent returns its current order and sends nothing.
+
+        The symbol's lock covers the decision and its WAL commit (the reservation
+        takes effect there); the venue round trip runs outside it, so concurrent
+        agents overlap their sends instead of queueing behind each other.
+        """
         self.stats.submits += 1
         async with self._lock(intent.venue, intent.symbol):
             decision = self.engine.submit(intent)
@@ -263,11 +290,10 @@ class GatewayService:
                 self.stats.denials += 1
                 return SubmitResult(decision.client_order_id, denial=decision.denial)
             self._log(decision.records)
-            if self.engine.claim_send(decision.client_order_id):
-                await self._send([decision])
-            return SubmitResult(
-                decision.client_order_id, self.engine.order(decision.client_order_id)
-            )
+            send = self.engine.claim_send(decision.client_order_id)
+        if send:
+            await self._send([decision])
+        return SubmitResult(decision.client_order_id, self.engine.order(decision.client_order_id))
 
     async def submit_many(self, intents: Sequence[OrderIntent]) -> list[SubmitResult]:
         """Submit a batch with one WAL commit and one venue round trip per venue."""
@@ -280,30 +306,30 @@ class GatewayService:
             batch = self.engine.submit_many(intents)
             self._log(batch.records)
             sends = [s for s in batch.sends if self.engine.claim_send(s.client_order_id)]
-            by_venue: dict[str, list[Send]] = {}
-            for send in sends:
-                by_venue.setdefault(send.venue, []).append(send)
-            await asyncio.gather(*(self._send(group) for group in by_venue.values()))
-            results: list[SubmitResult] = []
-            for decision in batch.decisions:
-                if isinstance(decision, Denied):
-                    self.stats.denials += 1
-                    results.append(SubmitResult(decision.client_order_id, denial=decision.denial))
-                elif isinstance(decision, Existing):
-                    self.stats.duplicates += 1
-                    results.append(
-                        SubmitResult(decision.order.client_order_id, decision.order, duplicate=True)
-                    )
-                else:
-                    results.append(
-                        SubmitResult(
-                            decision.client_order_id, self.engine.order(decision.client_order_id)
-                        )
-                    )
-            return results
         finally:
             for lock in reversed(locks):
                 lock.release()
+        by_venue: dict[str, list[Send]] = {}
+        for send in sends:
+            by_venue.setdefault(send.venue, []).append(send)
+        await asyncio.gather(*(self._send(group) for group in by_venue.values()))
+        results: list[SubmitResult] = []
+        for decision in batch.decisions:
+            if isinstance(decision, Denied):
+                self.stats.denials += 1
+                results.append(SubmitResult(decision.client_order_id, denial=decision.denial))
+            elif isinstance(decision, Existing):
+                self.stats.duplicates += 1
+                results.append(
+                    SubmitResult(decision.order.client_order_id, decision.order, duplicate=True)
+                )
+            else:
+                results.append(
+                    SubmitResult(
+                        decision.client_order_id, self.engine.order(decision.client_order_id)
+                    )
+                )
+        return results
 
     async def _send(self, sends: Sequence[Send]) -> None:
         """Send creates of one venue (one round trip when the venue takes a batch); log each answer."""

@@ -1,0 +1,216 @@
+"""The ``gateway`` actor: the only order path of Swarm, a thin async shell over ``GatewayService``.
+
+Contract (callers use ``gateway.client.GatewayClient``; no one else calls ``.remote()``):
+
+- ``submit(intent)`` / ``submit_many(intents)`` → ``SubmitResult`` per intent: the
+  order's current view, or a typed denial (nothing reserved then). Idempotent:
+  the same intent again returns the same order and sends nothing; the same ids
+  with other parameters are an ``IdempotencyConflict`` denial.
+- ``cancel(agent_id, intent_id)``: cancels, or leaves a tombstone when the
+  submit has not arrived yet (Ray may reorder calls across a restart), so the
+  late submit is refused.
+- ``set_budgets``, ``mark``, ``kill``, ``reset``: logged to the WAL before they
+  take effect.
+- ``snapshot()``, ``order()``, ``status()``: read-only views.
+
+Idempotency and ordering: every method is safe to call twice, and no method
+relies on the order of calls (RAY-NOTES.md: with retries Ray may run a call twice
+and reorder calls after a restart).
+
+When it dies: Ray restarts it (detached, ``max_restarts=-1``) and the
+constructor starts recovery at once: replay the WAL (a torn tail is truncated),
+ask the venues about every order without a final answer (by client order id,
+never by resending), reconcile balances and positions, and only then accept
+orders. Calls that arrive earlier get ``GatewayNotReady`` (retry). A corrupt WAL
+keeps the gateway halted with the error in ``status()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field
+
+from core.clock import RealClock
+from core.config import ConfigModel
+from core.errors import GatewayNotReady, HaltError
+from gateway.crashpoints import CrashPoints
+from gateway.engine import GatewayEngine
+from gateway.engine_types import EngineConfig, EngineSnapshot
+from gateway.intents import OrderIntent
+from gateway.orders import OrderView
+from gateway.service import GatewayService, SubmitResult
+from gateway.wal import Wal
+from risk.checks import Denial
+from risk.limits import RiskLimits
+
+log = logging.getLogger(__name__)
+
+
+class GatewaySettings(ConfigModel):
+    """What the gateway actor needs; never holds a secret (keys come from the environment)."""
+
+    state_dir: str
+    venues: tuple[str, ...]
+    limits: RiskLimits = RiskLimits()
+    engine: EngineConfig = EngineConfig()
+    poll_interval_s: float = Field(default=0.05, gt=0)
+    venue_timeout_s: float = Field(default=5.0, gt=0)
+    audit: bool = True
+
+
+def _die(point: str) -> None:
+    """End the process like a SIGKILL would: no cleanup, no flush, Ray restarts the actor."""
+    log.error("crash point %s fired: exiting", point)
+    os._exit(17)
+
+
+class GatewayActor:
+    """See the module doc. Recovery starts in the constructor, on the actor's event loop."""
+
+    def __init__(self, settings: GatewaySettings) -> None:
+        self._settings = settings
+        self._service: GatewayService | None = None
+        self._error: str | None = None
+        self._crash = CrashPoints(on_fire=_die)
+        self._started_ns = time.time_ns()
+        self._ready_ns: int | None = None
+        self._audit: Any = None
+        loop = asyncio.get_running_loop()
+        self._poller: asyncio.Task[None] | None = None
+        self._recovery = loop.create_task(self._recover())
+
+    # -- RECOVERY -------------------------------------------------------------
+
+    async def _recover(self) -> None:
+        import ray
+
+        from exchanges.venue_client import RemoteVenue
+
+        try:
+            settings = self._settings
+            venues = {
+                name: RemoteVenue(
+                    name, ray.get_actor(f"venue:{name}"), timeout_s=settings.venue_timeout_s
+                )
+                for name in settings.venues
+            }
+            markets = {}
+            for name, venue in venues.items():
+                for symbol, market in (await venue.load_markets()).items():
+                    markets[(name, symbol)] = market
+            clock = RealClock()
+            state_dir = Path(settings.state_dir)
+            state_dir.mkdir(parents=True, exist_ok=True)
+            engine = GatewayEngine(markets, settings.limits, clock, config=settings.engine)
+            self._audit = self._open_audit(state_dir) if settings.audit else None
+            service = GatewayService(
+                engine=engine,
+                wal=Wal(state_dir / "wal"),
+                venues=venues,
+                clock=clock,
+                crash=self._crash,
+                audit=self._audit,
+            )
+            await service.recover()
+            self._service = service
+            self._ready_ns = time.time_ns()
+            self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+            log.info("gateway ready in %.3f s", (self._ready_ns - self._started_ns) / 1e9)
+        except Exception as exc:  # a halt: keep the actor up so the operator can read why
+            self._error = f"{type(exc).__name__}: {exc}"
+            log.exception("gateway recovery failed; halted")
+
+    @staticmethod
+    def _open_audit(state_dir: Path) -> Any:
+        try:
+            from gateway.audit import AuditStore
+        except ImportError:  # the audit store is optional for the order path
+            return None
+        return AuditStore(state_dir / "audit.duckdb")
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._settings.poll_interval_s)
+            service = self._service
+            if service is None:
+                continue
+            try:
+                await service.poll()
+                if self._audit is not None:
+                    self._audit.flush()
+            except Exception:  # housekeeping must go on; the error is in the log
+                log.exception("gateway poll failed")
+
+    def _ready(self) -> GatewayService:
+        if self._service is not None:
+            return self._service
+        if self._error is not None:
+            raise HaltError(f"gateway halted: {self._error}")
+        raise GatewayNotReady("gateway is recovering; retry shortly")
+
+    # -- ORDERS ---------------------------------------------------------------
+
+    async def submit(self, intent: OrderIntent) -> SubmitResult:
+        return await self._ready().submit(intent)
+
+    async def submit_many(self, intents: Sequence[OrderIntent]) -> list[SubmitResult]:
+        return await self._ready().submit_many(intents)
+
+    async def cancel(self, agent_id: str, intent_id: str) -> OrderView | Denial | None:
+        return await self._ready().cancel(agent_id, intent_id)
+
+    # -- BUDGETS, MARKS, BREAKER ----------------------------------------------
+
+    async def set_budgets(self, budgets: Mapping[str, Decimal]) -> None:
+        self._ready().set_budgets(budgets)
+
+    async def mark(self, prices: Mapping[tuple[str, str], Decimal]) -> None:
+        self._ready().mark(prices)
+
+    async def kill(self, operator: str, detail: str = "") -> str:
+        return self._ready().kill(operator, detail)
+
+    async def reset(self, operator: str, detail: str = "") -> str:
+        return self._ready().reset(operator, detail)
+
+    async def poll(self) -> dict[str, int]:
+        return await self._ready().poll()
+
+    # -- VIEWS ----------------------------------------------------------------
+
+    async def snapshot(self) -> EngineSnapshot:
+        return self._ready().engine.snapshot()
+
+    async def order(self, agent_id: str, intent_id: str) -> OrderView | None:
+        return self._ready().engine.order_for(agent_id, intent_id)
+
+    async def status(self) -> dict[str, Any]:
+        service = self._service
+        status: dict[str, Any] = {
+            "pid": os.getpid(),
+            "ready": service is not None,
+            "error": self._error,
+            "started_ns": self._started_ns,
+            "ready_ns": self._ready_ns,
+        }
+        if service is not None:
+            status["breaker"] = str(service.engine.breaker_state)
+            status["wal_committed_seq"] = service.wal.committed_seq
+            status["stats"] = dict(vars(service.stats))
+        return status
+
+    # -- TESTS AND CHAOS ------------------------------------------------------
+
+    async def arm_crash(self, spec: str) -> None:
+        """Arm crash points (``"after_send:1"``) in this process only; a restart comes back inert."""
+        armed = CrashPoints.from_spec(spec, on_fire=_die)
+        self._crash.armed.update(armed.armed)
+        self._crash.reached.clear()
