@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -102,6 +104,7 @@ class GatewayService:
         crash: CrashPoints = INERT,
         audit: AuditSink | None = None,
         on_record: Callable[[Sequence[WalRecord]], None] | None = None,
+        commit_executor: Executor | None = None,
     ) -> None:
         self.engine = engine
         self.wal = wal
@@ -114,6 +117,12 @@ class GatewayService:
         self._in_flight: set[str] = set()
         self._fill_cursor_ms: dict[str, int | None] = dict.fromkeys(self.venues)
         self.stats = ServiceStats()
+        # Group commit: with an executor, fsyncs run off the event loop and every
+        # record appended meanwhile joins the next one. Records are applied in
+        # WAL order, once durable, by whichever caller gets there first.
+        self._commit_executor = commit_executor
+        self._commit_future: asyncio.Future[int] | None = None
+        self._unapplied: deque[tuple[int, WalRecord]] = deque()
 
     # -- LOGGING ------------------------------------------------------------
 
@@ -121,15 +130,53 @@ class GatewayService:
         """Append and fsync ``records``, then apply them: the WAL before any effect."""
         if not records:
             return
+        self._append(records)
+        self.wal.commit()
+        self._apply_committed(crash_point)
+
+    async def _alog(self, records: Sequence[WalRecord], crash_point: str | None = None) -> None:
+        """``_log`` with a group commit: concurrent callers share one fsync."""
+        if not records:
+            return
+        last = self._append(records)
+        await self._commit_through(last)
+        self._apply_committed(crash_point)
+
+    def _append(self, records: Sequence[WalRecord]) -> int:
         self.crash.reach("before_wal_append")
-        seqs = self.wal.append_many(records)
+        seqs = self.wal.append_many(records, commit=False)
+        self._unapplied.extend(zip(seqs, records, strict=True))
+        return seqs[-1]
+
+    async def _commit_through(self, seq: int) -> None:
+        while self.wal.committed_seq < seq:
+            if self._commit_executor is None:
+                self.wal.commit()
+                continue
+            future = self._commit_future
+            if future is None or future.done():
+                loop = asyncio.get_running_loop()
+                future = self._commit_future = loop.run_in_executor(
+                    self._commit_executor, self.wal.commit
+                )
+            await asyncio.shield(future)
+
+    def _apply_committed(self, crash_point: str | None) -> None:
+        """Apply every durable record not applied yet, in WAL order."""
+        committed = self.wal.committed_seq
+        batch: list[tuple[int, WalRecord]] = []
+        while self._unapplied and self._unapplied[0][0] <= committed:
+            batch.append(self._unapplied.popleft())
+        if not batch:
+            return
         self.crash.reach("after_wal_append")
         if crash_point is not None:
             self.crash.reach(crash_point)
+        records = [record for _, record in batch]
         self.engine.apply_all(records)
         self.stats.records += len(records)
         if self.audit is not None:
-            self.audit.add(seqs[0], records)
+            self.audit.add(batch[0][0], records)
         if self._on_record is not None:
             self._on_record(records)
 
@@ -289,7 +336,7 @@ class GatewayService:
             if isinstance(decision, Denied):
                 self.stats.denials += 1
                 return SubmitResult(decision.client_order_id, denial=decision.denial)
-            self._log(decision.records)
+            await self._alog(decision.records)
             send = self.engine.claim_send(decision.client_order_id)
         if send:
             await self._send([decision])
@@ -304,7 +351,7 @@ class GatewayService:
             await lock.acquire()
         try:
             batch = self.engine.submit_many(intents)
-            self._log(batch.records)
+            await self._alog(batch.records)
             sends = [s for s in batch.sends if self.engine.claim_send(s.client_order_id)]
         finally:
             for lock in reversed(locks):
@@ -352,7 +399,7 @@ class GatewayService:
                 else:
                     decision = self.engine.on_result(cid, answer)
                 records.extend(decision.records)
-            self._log(records)
+            await self._alog(records)
         finally:
             self._in_flight.difference_update(cids)
 

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -159,6 +160,11 @@ class Wal:
         self._segment_bytes = segment_bytes
         self._pending: list[bytes] = []
         self._next_seq = 1
+        # Group commit: appends may go on (on the caller's thread) while a commit
+        # writes and fsyncs on another; the buffer lock guards the buffer and the
+        # sequence, the commit lock keeps commits one at a time and in order.
+        self._buffer_lock = threading.Lock()
+        self._commit_lock = threading.Lock()
         self._committed_seq = 0
         self._segments: list[tuple[str, int | None]] = []  # (name, first seq or None if empty)
         self._active_size = 0
@@ -188,17 +194,29 @@ class Wal:
         """Buffer one record and return its sequence; durable only after ``commit``."""
         self._check_writable()
         body = encode_payload(payload)
-        seq = self._next_seq
-        self._pending.append(frame_record(seq, record_type, body))
-        self._next_seq = seq + 1
+        with self._buffer_lock:
+            seq = self._next_seq
+            self._pending.append(frame_record(seq, record_type, body))
+            self._next_seq = seq + 1
         return seq
 
     def commit(self) -> int:
-        """Write and fsync every buffered record at once; return the last durable sequence."""
+        """Write and fsync every buffered record at once; return the last durable sequence.
+
+        Safe to call from another thread than the appender's: the records
+        buffered when the commit starts are written; later ones wait for the next.
+        """
+        with self._commit_lock:
+            return self._commit_buffered()
+
+    def _commit_buffered(self) -> int:
         self._check_writable()
-        if not self._pending:
-            return self._committed_seq
-        data = b"".join(self._pending)
+        with self._buffer_lock:
+            if not self._pending:
+                return self._committed_seq
+            frames, self._pending = self._pending, []
+            last = self._next_seq - 1
+        data = b"".join(frames)
         try:
             self._ensure_segment(len(data))
             assert self._handle is not None
@@ -211,8 +229,7 @@ class Wal:
             self._fail("commit", exc)
             raise
         self._active_size += len(data)
-        self._pending.clear()
-        self._committed_seq = self._next_seq - 1
+        self._committed_seq = last
         return self._committed_seq
 
     def append_and_commit(self, record_type: RecordType, payload: Mapping[str, Any]) -> int:
@@ -221,22 +238,27 @@ class Wal:
         self.commit()
         return seq
 
-    def append_many(self, records: Iterable[tuple[RecordType, Mapping[str, Any]]]) -> list[int]:
-        """Append a batch and commit it with one fsync; return the sequences in order.
+    def append_many(
+        self, records: Iterable[tuple[RecordType, Mapping[str, Any]]], *, commit: bool = True
+    ) -> list[int]:
+        """Append a batch (and by default commit it with one fsync); return the sequences in order.
 
-        Every record is encoded and framed before any is buffered, so a bad one
-        leaves the buffer as it was.
+        Every record is encoded before any is buffered, so a bad one leaves the
+        buffer as it was. ``commit=False`` leaves the batch for a group commit.
         """
         self._check_writable()
-        first = self._next_seq
-        frames = [
-            frame_record(seq, record_type, encode_payload(payload))
-            for seq, (record_type, payload) in enumerate(records, start=first)
-        ]
-        self._pending.extend(frames)
-        self._next_seq = first + len(frames)
-        self.commit()
-        return list(range(first, self._next_seq))
+        bodies = [(record_type, encode_payload(payload)) for record_type, payload in records]
+        with self._buffer_lock:
+            first = self._next_seq
+            self._pending.extend(
+                frame_record(seq, record_type, body)
+                for seq, (record_type, body) in enumerate(bodies, start=first)
+            )
+            self._next_seq = first + len(bodies)
+            seqs = list(range(first, self._next_seq))
+        if commit:
+            self.commit()
+        return seqs
 
     def close(self) -> None:
         """Close the active segment; records appended but not committed are dropped."""
