@@ -132,11 +132,14 @@ class GatewayActor:
 
     @staticmethod
     def _open_audit(state_dir: Path) -> Any:
+        """Open the audit store; a store that cannot open is logged, never a reason to halt orders."""
+        from gateway.audit import AuditStore
+
         try:
-            from gateway.audit import AuditStore
-        except ImportError:  # the audit store is optional for the order path
+            return AuditStore(state_dir / "audit.duckdb")
+        except Exception:
+            log.exception("audit store unavailable; rebuild it later from the WAL")
             return None
-        return AuditStore(state_dir / "audit.duckdb")
 
     async def _poll_forever(self) -> None:
         while True:
@@ -146,8 +149,8 @@ class GatewayActor:
                 continue
             try:
                 await service.poll()
-                if self._audit is not None:
-                    self._audit.flush()
+                if self._audit is not None:  # off the event loop: a flush may take tens of ms
+                    await asyncio.get_running_loop().run_in_executor(None, self._audit.flush)
             except Exception:  # housekeeping must go on; the error is in the log
                 log.exception("gateway poll failed")
 
