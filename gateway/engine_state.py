@@ -284,7 +284,15 @@ class EngineState:
         if order is not None and order.agent_id != p.agent_id:
             raise RecordRefused("FILL", f"{p.trade_id} booked to {p.agent_id}, not the order's")
         outcome = self._ledger.apply_fill(
-            p.agent_id, market, p.trade_id, p.side, p.price, p.amount, p.fee_cost, p.fee_currency
+            p.agent_id,
+            market,
+            p.trade_id,
+            p.side,
+            p.price,
+            p.amount,
+            p.fee_cost,
+            p.fee_currency,
+            p.timestamp,
         )
         if outcome is FillOutcome.DUPLICATE:
             self._count("duplicate_fills")

@@ -30,6 +30,7 @@ no-op that reports ``DUPLICATE``.
 
 from __future__ import annotations
 
+from bisect import insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -135,6 +136,55 @@ class VenueMirror:
 
     cash: dict[str, Decimal] = field(default_factory=dict)
     positions: dict[str, Holding] = field(default_factory=dict)
+    history: dict[str, list[TradeEntry]] = field(default_factory=dict)
+    """Per perp symbol, what ``positions`` was built from, in the venue's execution order."""
+
+
+TradeKey = tuple[int, int, str]
+"""Venue execution order of a trade: (timestamp ms, trade id length, trade id) — numeric ids sort numerically."""
+TradeEntry = tuple[TradeKey, Decimal, Decimal]
+"""(order key, signed contracts, price)."""
+
+
+def trade_key(timestamp_ms: int, trade_id: str) -> TradeKey:
+    return (timestamp_ms, len(trade_id), trade_id)
+
+
+def _book_aggregate(
+    mirror: VenueMirror,
+    market: Market,
+    key: TradeKey | None,
+    signed: Decimal,
+    price: Decimal,
+    step: Decimal,
+) -> None:
+    """Book a perp trade into the venue's aggregate position the way the venue does: in execution order.
+
+    Realized P&L depends on the order trades hit a position, and the venue books
+    them in the order it executed them. A fill that reaches us late (older than
+    one booked already) rebuilds the aggregate from the history, and the cash
+    moves by the difference in realized P&L. ``key`` None books at the end (a
+    reconciliation correction, known as of now).
+    """
+    symbol = market.symbol
+    settle = market.settle or market.quote
+    cs = market.contract_size
+    history = mirror.history.setdefault(symbol, [])
+    aggregate = mirror.positions.get(symbol)
+    if aggregate is None:
+        aggregate = mirror.positions[symbol] = Holding()
+    if key is None:
+        key = history[-1][0] if history else (0, 0, "")
+    if not history or history[-1][0] <= key:
+        history.append((key, signed, price))
+        _add(mirror.cash, settle, aggregate.trade(signed, price, cs, step))
+        return
+    insort(history, (key, signed, price), key=lambda entry: entry[0])
+    rebuilt = Holding()
+    for _, amount, at in history:
+        rebuilt.trade(amount, at, cs, step)
+    _add(mirror.cash, settle, rebuilt.realized - aggregate.realized)
+    mirror.positions[symbol] = rebuilt
 
 
 # -- VIEWS --------------------------------------------------------------------
@@ -242,8 +292,13 @@ class Ledger:
         amount: Decimal,
         fee_cost: Decimal,
         fee_currency: str | None,
+        timestamp_ms: int | None = None,
     ) -> FillOutcome:
-        """Book one fill for ``agent`` and in the venue mirror, once per (venue, trade id)."""
+        """Book one fill for ``agent`` and in the venue mirror, once per (venue, trade id).
+
+        ``timestamp_ms`` (the venue's execution time) orders perp fills in the
+        mirror as the venue booked them; None books it as the latest.
+        """
         venue = market.venue
         if (venue, trade_id) in self._trades:
             return FillOutcome.DUPLICATE
@@ -268,10 +323,8 @@ class Ledger:
             settle = market.settle or market.quote
             _add(book.cash, (venue, settle), pnl)
             _add(book.realized, (venue, settle), pnl)
-            aggregate = mirror.positions.get(market.symbol)
-            if aggregate is None:
-                aggregate = mirror.positions[market.symbol] = Holding()
-            _add(mirror.cash, settle, aggregate.trade(signed, price, cs, step))
+            key = trade_key(timestamp_ms, trade_id) if timestamp_ms is not None else None
+            _book_aggregate(mirror, market, key, signed, price, step)
         if fee_cost:
             currency = fee_currency or market.settle or market.quote
             _add(book.cash, (venue, currency), -fee_cost)
@@ -342,11 +395,7 @@ class Ledger:
         pnl = holding.trade(delta, price, cs, step)
         _add(house.cash, (venue, settle), pnl)
         _add(house.realized, (venue, settle), pnl)
-        mirror = self.mirror(venue)
-        aggregate = mirror.positions.get(symbol)
-        if aggregate is None:
-            aggregate = mirror.positions[symbol] = Holding()
-        _add(mirror.cash, settle, aggregate.trade(delta, price, cs, step))
+        _book_aggregate(self.mirror(venue), market, None, delta, price, step)
 
     # -- reading --------------------------------------------------------------
 

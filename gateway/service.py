@@ -43,6 +43,7 @@ from gateway.engine_types import (
     CancelAction,
     CancelFailure,
     Denied,
+    EventDecision,
     Existing,
     ResolveAction,
     Send,
@@ -54,6 +55,9 @@ from gateway.wal import RecoveryReport, Wal
 from risk.checks import Denial
 
 log = logging.getLogger(__name__)
+
+FILL_LOOKBACK_MS = 60_000
+"""How far behind the newest trade seen the fill cursor stays (late trade reports)."""
 
 
 class AuditSink(Protocol):
@@ -259,15 +263,22 @@ class GatewayService:
         return settled
 
     async def poll_fills(self) -> int:
-        """Fetch our trades from every venue and apply the new ones (each trade id once)."""
+        """Fetch our trades from every venue and apply the new ones (each trade id once).
+
+        The cursor trails the newest trade seen by ``FILL_LOOKBACK_MS``: venues
+        report some trades late, stamped with their (older) execution time, and a
+        cursor at the newest trade would skip them for good. Re-fetched trades
+        are deduplicated by trade id.
+        """
         applied = 0
         for name, venue in self.venues.items():
-            since = self._fill_cursor_ms.get(name)
+            cursor = self._fill_cursor_ms.get(name)
             try:
-                trades = await venue.fetch_my_trades(None, since)
+                trades = await venue.fetch_my_trades(None, cursor)
             except (RetryableError, OutcomeUnknownError) as exc:
                 log.warning("fills of %s not fetched: %s", name, exc)
                 continue
+            newest: int | None = None
             for trade in trades:
                 self.crash.reach("mid_fill")
                 decision = self.engine.on_fill(trade)
@@ -276,10 +287,12 @@ class GatewayService:
                     applied += 1
                 else:
                     self.stats.duplicate_fills += 1
-                # Inclusive cursor: a trade in the same millisecond is asked again and deduplicated.
-                if since is None or trade.timestamp > since:
-                    since = trade.timestamp
-            self._fill_cursor_ms[name] = since
+                if newest is None or trade.timestamp > newest:
+                    newest = trade.timestamp
+            if newest is not None:
+                trailing = newest - FILL_LOOKBACK_MS
+                if cursor is None or trailing > cursor:  # never moves back
+                    self._fill_cursor_ms[name] = trailing
         self.stats.fills += applied
         return applied
 
@@ -444,6 +457,15 @@ class GatewayService:
         self.crash.reach("mid_cancel")
         decision = self.engine.on_cancel_result(cid, answer)
         self._log(decision.records)
+        if answer is CancelFailure.NOT_FOUND and not decision.records:
+            # The venue no longer has it open (filled, expired, or canceled already by
+            # a cancel whose answer was lost): its order status settles it.
+            try:
+                order = await venue.fetch_order(symbol, client_order_id=cid)
+            except (OrderNotFound, RetryableError, OutcomeUnknownError) as exc:
+                log.warning("order %s: status not known yet after not-found cancel: %s", cid, exc)
+                return
+            self._log(self.engine.on_order_status(cid, order).records)
 
     # -- BUDGETS, MARKS, BREAKER --------------------------------------------
 
@@ -452,6 +474,22 @@ class GatewayService:
 
     def mark(self, prices: Mapping[tuple[str, str], Decimal]) -> None:
         self._log(self.engine.mark(prices).records, crash_point="mid_breaker_transition")
+
+    def on_funding(
+        self,
+        venue: str,
+        symbol: str,
+        rate: Decimal,
+        mark_price: Decimal,
+        funding_timestamp: int,
+        settled: Decimal | None = None,
+    ) -> EventDecision:
+        """Book a funding settlement on the agents' perp positions (logged first); return the decision."""
+        decision = self.engine.on_funding(
+            venue, symbol, rate, mark_price, funding_timestamp, settled=settled
+        )
+        self._log(decision.records)
+        return decision
 
     def kill(self, operator: str, detail: str = "") -> str:
         """Trip the breaker by hand (DRAINING, then OPEN once nothing is in flight)."""
