@@ -32,7 +32,6 @@ import logging
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -119,7 +118,6 @@ class GatewayActor:
                 clock=clock,
                 crash=self._crash,
                 audit=self._audit,
-                commit_executor=ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-commit"),
             )
             await service.recover()
             self._service = service

@@ -20,7 +20,6 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -108,7 +107,6 @@ class GatewayService:
         crash: CrashPoints = INERT,
         audit: AuditSink | None = None,
         on_record: Callable[[Sequence[WalRecord]], None] | None = None,
-        commit_executor: Executor | None = None,
     ) -> None:
         self.engine = engine
         self.wal = wal
@@ -121,12 +119,12 @@ class GatewayService:
         self._in_flight: set[str] = set()
         self._fill_cursor_ms: dict[str, int | None] = dict.fromkeys(self.venues)
         self.stats = ServiceStats()
-        # Group commit: with an executor, fsyncs run off the event loop and every
-        # record appended meanwhile joins the next one. Records are applied in
-        # WAL order, once durable, by whichever caller gets there first.
-        self._commit_executor = commit_executor
-        self._commit_future: asyncio.Future[int] | None = None
+        # Records are applied in WAL order, once durable, by whichever caller gets
+        # there first. The fsync runs inline on the event loop: measured here, a
+        # writer thread's hand-offs cost more (about 1 ms a commit under three
+        # callers) than the 0.15-0.3 ms fsync it would take off the loop.
         self._unapplied: deque[tuple[int, WalRecord]] = deque()
+        self._outboxes: dict[str, _Outbox] = {}
 
     # -- LOGGING ------------------------------------------------------------
 
@@ -135,15 +133,7 @@ class GatewayService:
         if not records:
             return
         self._append(records)
-        self.wal.commit()
-        self._apply_committed(crash_point)
-
-    async def _alog(self, records: Sequence[WalRecord], crash_point: str | None = None) -> None:
-        """``_log`` with a group commit: concurrent callers share one fsync."""
-        if not records:
-            return
-        last = self._append(records)
-        await self._commit_through(last)
+        self.wal.commit()  # one fsync for everything appended so far
         self._apply_committed(crash_point)
 
     def _append(self, records: Sequence[WalRecord]) -> int:
@@ -151,19 +141,6 @@ class GatewayService:
         seqs = self.wal.append_many(records, commit=False)
         self._unapplied.extend(zip(seqs, records, strict=True))
         return seqs[-1]
-
-    async def _commit_through(self, seq: int) -> None:
-        while self.wal.committed_seq < seq:
-            if self._commit_executor is None:
-                self.wal.commit()
-                continue
-            future = self._commit_future
-            if future is None or future.done():
-                loop = asyncio.get_running_loop()
-                future = self._commit_future = loop.run_in_executor(
-                    self._commit_executor, self.wal.commit
-                )
-            await asyncio.shield(future)
 
     def _apply_committed(self, crash_point: str | None) -> None:
         """Apply every durable record not applied yet, in WAL order."""
@@ -190,6 +167,12 @@ class GatewayService:
         if lock is None:
             lock = self._locks[key] = asyncio.Lock()
         return lock
+
+    def _outbox(self, name: str, venue: Exchange) -> _Outbox:
+        outbox = self._outboxes.get(name)
+        if outbox is None:
+            outbox = self._outboxes[name] = _Outbox(venue)
+        return outbox
 
     def _venue(self, name: str) -> Exchange:
         venue = self.venues.get(name)
@@ -353,7 +336,7 @@ class GatewayService:
             if isinstance(decision, Denied):
                 self.stats.denials += 1
                 return SubmitResult(decision.client_order_id, denial=decision.denial)
-            await self._alog(decision.records)
+            self._log(decision.records)
             send = self.engine.claim_send(decision.client_order_id)
         if send:
             await self._send([decision])
@@ -368,7 +351,7 @@ class GatewayService:
             await lock.acquire()
         try:
             batch = self.engine.submit_many(intents)
-            await self._alog(batch.records)
+            self._log(batch.records)
             sends = [s for s in batch.sends if self.engine.claim_send(s.client_order_id)]
         finally:
             for lock in reversed(locks):
@@ -403,7 +386,7 @@ class GatewayService:
         try:
             self.crash.reach("before_send")
             self.stats.sends += len(sends)
-            answers = await _create_orders(venue, [s.request for s in sends])
+            answers = await self._outbox(sends[0].venue, venue).create([s.request for s in sends])
             self.crash.reach("after_send")
             self.crash.reach("after_ack_before_wal")
             records: list[WalRecord] = []
@@ -416,7 +399,7 @@ class GatewayService:
                 else:
                     decision = self.engine.on_result(cid, answer)
                 records.extend(decision.records)
-            await self._alog(records)
+            self._log(records)
         finally:
             self._in_flight.difference_update(cids)
 
@@ -514,6 +497,45 @@ class GatewayService:
         resolved = await self.resolve_unresolved()
         self.tick()
         return {"fills": fills, "resolved": resolved}
+
+
+class _Outbox:
+    """Creates bound for one venue: those that queue up while a round trip is out go together in the next.
+
+    Concurrent agents then share venue round trips the way they share fsyncs: a
+    lone order goes at once, a crowd goes as one batch. Each order keeps its own
+    answer (an order or the exception the venue raised for it).
+    """
+
+    def __init__(self, venue: Exchange) -> None:
+        self._venue = venue
+        self._queue: list[tuple[OrderRequest, asyncio.Future[Order | BaseException]]] = []
+        self._sender: asyncio.Task[None] | None = None
+
+    async def create(self, requests: Sequence[OrderRequest]) -> list[Order | BaseException]:
+        loop = asyncio.get_running_loop()
+        futures: list[asyncio.Future[Order | BaseException]] = [
+            loop.create_future() for _ in requests
+        ]
+        self._queue.extend(zip(requests, futures, strict=True))
+        if self._sender is None or self._sender.done():
+            self._sender = loop.create_task(self._drain())
+        return [await future for future in futures]
+
+    async def _drain(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                answers = await _create_orders(self._venue, [request for request, _ in batch])
+            except BaseException as exc:  # cancelled with the actor: every answer is unknown
+                answers = [exc] * len(batch)
+                for (_, future), answer in zip(batch, answers, strict=True):
+                    if not future.done():
+                        future.set_result(answer)
+                raise
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
 
 
 async def _create_orders(
