@@ -204,6 +204,8 @@ class GatewayActor:
             "started_ns": self._started_ns,
             "ready_ns": self._ready_ns,
         }
+        if service is None and self._error is not None:
+            status["breaker"] = "open"  # halted before it could accept a single order
         if service is not None:
             status["breaker"] = str(service.engine.breaker_state)
             status["wal_committed_seq"] = service.wal.committed_seq

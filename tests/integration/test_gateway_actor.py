@@ -113,6 +113,9 @@ def test_gateway_when_killed_with_orders_in_flight_then_recovers_and_retries_get
     _kill_gateway(client, how)
     status = _wait_restarted(client, pid_before)
     recovery_s = time.monotonic() - killed_at
+    print(
+        f"gateway {how}: back and recovered in {recovery_s:.2f} s, recovery itself {(status['ready_ns'] - status['started_ns']) / 1e9:.3f} s"
+    )
     for thread in threads:
         thread.join(120)
     assert not errors, errors
@@ -149,3 +152,44 @@ def test_gateway_when_crash_before_send_then_order_never_sent_and_not_resent(sys
     # The intent was logged, the send never happened: the order is tracked, not resent.
     assert result.order.state in (OrderState.UNKNOWN, OrderState.PENDING, OrderState.REJECTED)
     assert venue_orders_by_cid(venue)[cid] == 0
+
+
+def test_gateway_when_wal_corrupt_in_the_middle_then_halted_with_clear_error(
+    ray_session: str, tmp_path: Path
+) -> None:
+    import ray
+
+    from core.errors import HaltError
+
+    state = tmp_path / "state"
+    _, client = start_system(state)
+    for n in range(5):
+        client.submit(resting_intent("agent3", n))
+    ray.kill(client.handle, no_restart=True)
+    segment = sorted((state / "wal").glob("wal-*.log"))[0]
+    data = bytearray(segment.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # a flipped byte in the middle: not a torn tail
+    segment.write_bytes(bytes(data))
+    try:
+        from cli.runtime import create_actor
+        from gateway.actor import GatewayActor, GatewaySettings
+
+        create_actor(
+            "gateway",
+            "gateway",
+            GatewayActor,
+            GatewaySettings(state_dir=str(state), venues=("binance",)),
+        )
+        fresh = GatewayClient(deadline_s=10)
+        deadline = time.monotonic() + 30
+        status = fresh.status()
+        while not status["error"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+            status = fresh.status()
+        assert not status["ready"]
+        assert status["breaker"] == "open"
+        assert "WalCorruption" in status["error"] and "wal-" in status["error"]
+        with pytest.raises(HaltError, match="halted"):
+            fresh.submit(resting_intent("agent3", 99))
+    finally:
+        stop_system()
