@@ -21,6 +21,19 @@ and executes it as a market order against its book. Every position that leaves (
 or voluntary) is replaced at once by a new one at the current price, so the open
 interest stays where the feed says it is.
 
+Numbers. Every price and amount the model holds, compares or emits is a ``Decimal``:
+entry, liquidation and bankruptcy prices are on the population's price grid (the
+market's tick when ``add_symbol`` is given one, else nine significant digits of the
+first price observed), and a forced order's amount is rounded down to the market's lot
+(``amount_step``, else ``1e-8``). The leverage levels and the mmr enter as exact
+Decimals (a float from config goes through its shortest repr, ``2.0`` -> ``2.0``), so
+the price multipliers ``1 -/+ (1/leverage - mmr)`` are computed once per population in
+Decimal. ``random.Random`` floats shape the distributions only: the leverage choice,
+the exit time (nanoseconds, an int) and the initial entry's log-normal factor
+``exp(entry_daily_vol * sqrt(age) * gauss)``, which is converted to Decimal once, when
+the position is created, quantized to ``1e-12`` (half-even), and then multiplied with
+the Decimal price and quantized to the grid. No float ever holds a price or an amount.
+
 Calibration. Cheng, Deng, Li and Xu (2021) report that on average about 3.5% of open
 interest is liquidated per day on the long side and 1.9% on the short side. With a
 driftless path, both sides see the same moves, so the asymmetry has to come from the
@@ -49,13 +62,48 @@ from __future__ import annotations
 import heapq
 import math
 import random
+from bisect import bisect
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal
+from itertools import accumulate
 from typing import Literal
 
+from core.money import ONE, quantize_to_step, to_decimal
 from exchanges.paper.config import LiquidationModelConfig
 
 _NS_PER_HOUR = 3_600 * 1_000_000_000
 _NS_PER_DAY = 24 * _NS_PER_HOUR
+
+_FACTOR_QUANTUM = Decimal("1e-12")
+"""Grid of the initial entry's random factor when it leaves float for Decimal."""
+_GRID_DIGITS = 9
+"""Significant digits of the first price that make the price grid when no tick is given."""
+_DEFAULT_AMOUNT_STEP = Decimal("1e-8")
+"""Lot of the emitted amounts when no ``amount_step`` is given (the venue rounds again)."""
+
+
+def _exact(value: Decimal | float, field: str) -> Decimal:
+    """Return ``value`` as a Decimal; a float (a rate or size from config) via its shortest repr."""
+    if isinstance(value, float):
+        return to_decimal(repr(value), field)
+    return to_decimal(value, field)
+
+
+def _rounder(tick: Decimal) -> Callable[[Decimal], Decimal]:
+    """Return a function rounding a price half-even to a multiple of ``tick``.
+
+    A power of ten (the usual tick) needs one ``quantize``; any other step goes through
+    ``quantize_to_step``. Both give the same value.
+    """
+    normal = tick.normalize()
+    if normal.as_tuple().digits == (1,):
+        return lambda price: price.quantize(normal, ROUND_HALF_EVEN)
+    return lambda price: quantize_to_step(price, tick)
+
+
+def _unset_grid(price: Decimal) -> Decimal:
+    raise AssertionError("the price grid is set before the first position opens")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +111,19 @@ class SyntheticLiquidation:
     """One synthetic position crossed: ``side`` is the forced order's side."""
 
     side: Literal["buy", "sell"]  # "sell" liquidates a long, "buy" a short
-    trigger_price: float
-    bankruptcy_price: float
-    amount: float  # contracts
-    leverage: float
+    trigger_price: Decimal
+    bankruptcy_price: Decimal
+    amount: Decimal  # contracts, on the lot
+    leverage: Decimal
 
 
 @dataclass(slots=True)
 class _Position:
     ident: int
     is_long: bool
-    leverage: float
-    entry: float
-    liquidation: float
+    level: int  # index into the leverage levels
+    entry: Decimal
+    liquidation: Decimal
     exit_ns: int
 
 
@@ -85,20 +133,40 @@ class SymbolPopulation:
     def __init__(
         self,
         config: LiquidationModelConfig,
-        mmr: float,
-        contract_size: float,
+        mmr: Decimal,
+        contract_size: Decimal,
         rng: random.Random,
+        *,
+        price_tick: Decimal | None = None,
+        amount_step: Decimal | None = None,
     ) -> None:
         self._config = config
         self._mmr = mmr
         self._contract_size = contract_size
         self._rng = rng
+        self._price_tick: Decimal | None = None  # set by the first price when not given
+        self._to_grid: Callable[[Decimal], Decimal] = _unset_grid
+        if price_tick is not None:
+            self._set_price_tick(price_tick)
+        self._amount_step = amount_step or _DEFAULT_AMOUNT_STEP
+        levels = [_exact(level, "leverage") for level in config.leverage_levels]
+        self._leverages = levels
+        # What ``random.choices(levels, weights)`` does, unrolled: the same draws.
+        self._long_cum = list(accumulate(config.long_weights))
+        self._short_cum = list(accumulate(config.short_weights))
+        self._long_total = self._long_cum[-1] + 0.0
+        self._short_total = self._short_cum[-1] + 0.0
+        # Price multipliers per leverage level, computed once in Decimal.
+        self._long_liq = [ONE - (ONE / lev - mmr) for lev in levels]
+        self._short_liq = [ONE + (ONE / lev - mmr) for lev in levels]
+        self._long_bankrupt = [ONE - ONE / lev for lev in levels]
+        self._short_bankrupt = [ONE + ONE / lev for lev in levels]
         self._alive: dict[int, _Position] = {}
-        self._longs: list[tuple[float, int]] = []  # (-liquidation price, id): max first
-        self._shorts: list[tuple[float, int]] = []  # (liquidation price, id): min first
+        self._longs: list[tuple[Decimal, int]] = []  # (-liquidation price, id): max first
+        self._shorts: list[tuple[Decimal, int]] = []  # (liquidation price, id): min first
         self._exits: list[tuple[int, int]] = []  # (exit time, id)
         self._next_id = 0
-        self._open_interest: float | None = None  # contracts
+        self._open_interest: Decimal | None = None  # contracts
         self._mean_holding_ns = config.mean_holding_hours * _NS_PER_HOUR
         self.liquidated = {"long": 0, "short": 0}
         self.started_ns: int | None = None
@@ -108,32 +176,44 @@ class SymbolPopulation:
     def initialized(self) -> bool:
         return self.started_ns is not None
 
-    def set_open_interest(self, contracts: float) -> None:
+    @property
+    def price_tick(self) -> Decimal | None:
+        """The grid of every price the population holds (None before the first price)."""
+        return self._price_tick
+
+    def set_open_interest(self, contracts: Decimal) -> None:
         """Size every position as an equal share of ``contracts`` from now on."""
         if contracts > 0:
             self._open_interest = contracts
 
-    def position_amount(self, price: float) -> float:
-        """Contracts of one synthetic position at ``price``."""
+    def position_amount(self, price: Decimal) -> Decimal:
+        """Contracts of one synthetic position at ``price``, rounded down to the lot."""
         oi = self._open_interest
         if oi is None:
-            oi = float(self._config.default_open_interest_notional) / (price * self._contract_size)
-        return oi / self._config.positions_per_side
+            oi = self._config.default_open_interest_notional / (price * self._contract_size)
+        return quantize_to_step(oi / self._config.positions_per_side, self._amount_step, "down")
 
     def __len__(self) -> int:
         return len(self._alive)
 
     # -- POPULATION -----------------------------------------------------------
 
-    def _open(self, is_long: bool, entry: float, now_ns: int) -> _Position:
-        config = self._config
-        weights = config.long_weights if is_long else config.short_weights
-        leverage = self._rng.choices(config.leverage_levels, weights)[0]
-        move = 1.0 / leverage - self._mmr
-        liquidation = entry * (1.0 - move) if is_long else entry * (1.0 + move)
-        exit_ns = now_ns + int(self._rng.expovariate(1.0) * self._mean_holding_ns) + 1
+    def _set_price_tick(self, tick: Decimal) -> None:
+        self._price_tick = tick
+        self._to_grid = _rounder(tick)
+
+    def _open(self, is_long: bool, entry: Decimal, now_ns: int) -> _Position:
+        rng = self._rng
+        if is_long:
+            cum, total = self._long_cum, self._long_total
+        else:
+            cum, total = self._short_cum, self._short_total
+        level = bisect(cum, rng.random() * total, 0, len(cum) - 1)
+        factor = self._long_liq[level] if is_long else self._short_liq[level]
+        liquidation = self._to_grid(entry * factor)
+        exit_ns = now_ns + int(rng.expovariate(1.0) * self._mean_holding_ns) + 1
         self._next_id += 1
-        return _Position(self._next_id, is_long, leverage, entry, liquidation, exit_ns)
+        return _Position(self._next_id, is_long, level, entry, liquidation, exit_ns)
 
     def _add(self, position: _Position) -> None:
         self._alive[position.ident] = position
@@ -143,16 +223,20 @@ class SymbolPopulation:
             heapq.heappush(self._shorts, (position.liquidation, position.ident))
         heapq.heappush(self._exits, (position.exit_ns, position.ident))
 
-    def _initialize(self, price: float, now_ns: int) -> None:
+    def _initialize(self, price: Decimal, now_ns: int) -> None:
         config, rng = self._config, self._rng
+        if self._price_tick is None:
+            self._set_price_tick(ONE.scaleb(price.adjusted() - _GRID_DIGITS + 1))
+        price = self._to_grid(price)
         lookback_days = config.lookback_hours / 24.0
         for is_long in (True, False):
             for _ in range(config.positions_per_side):
                 position: _Position | None = None
                 for _attempt in range(20):
                     age = rng.random() * lookback_days
-                    entry = price * math.exp(config.entry_daily_vol * math.sqrt(age) * rng.gauss())
-                    candidate = self._open(is_long, entry, now_ns)
+                    shape = math.exp(config.entry_daily_vol * math.sqrt(age) * rng.gauss())
+                    factor = Decimal(shape).quantize(_FACTOR_QUANTUM, ROUND_HALF_EVEN)
+                    candidate = self._open(is_long, self._to_grid(price * factor), now_ns)
                     alive = (
                         candidate.liquidation < price if is_long else candidate.liquidation > price
                     )
@@ -176,9 +260,9 @@ class SymbolPopulation:
 
     # -- OBSERVE --------------------------------------------------------------
 
-    def observe(self, price: float, now_ns: int) -> list[SyntheticLiquidation]:
+    def observe(self, price: Decimal, now_ns: int) -> list[SyntheticLiquidation]:
         """Move the population to ``price`` at ``now_ns``; return the positions liquidated."""
-        if price <= 0 or not math.isfinite(price):
+        if not price.is_finite() or price <= 0:
             return []
         if self.started_ns is None:
             self._initialize(price, now_ns)
@@ -186,40 +270,48 @@ class SymbolPopulation:
             self.last_ns = now_ns
         alive = self._alive
         exits = self._exits
+        entry: Decimal | None = None  # ``price`` on the grid, for the positions opened now
         while exits and exits[0][0] <= now_ns:
             _, ident = heapq.heappop(exits)
             leaving = alive.pop(ident, None)
             if leaving is not None:
-                self._add(self._open(leaving.is_long, price, now_ns))
+                if entry is None:
+                    entry = self._to_grid(price)
+                self._add(self._open(leaving.is_long, entry, now_ns))
         out: list[SyntheticLiquidation] = []
         longs = self._longs
         while longs and -longs[0][0] >= price:
             _, ident = heapq.heappop(longs)
             crossed = alive.pop(ident, None)
             if crossed is not None:
+                if entry is None:
+                    entry = self._to_grid(price)
                 out.append(self._liquidate(crossed, price))
-                self._add(self._open(True, price, now_ns))
+                self._add(self._open(True, entry, now_ns))
         shorts = self._shorts
         while shorts and shorts[0][0] <= price:
             _, ident = heapq.heappop(shorts)
             crossed = alive.pop(ident, None)
             if crossed is not None:
+                if entry is None:
+                    entry = self._to_grid(price)
                 out.append(self._liquidate(crossed, price))
-                self._add(self._open(False, price, now_ns))
+                self._add(self._open(False, entry, now_ns))
         limit = 4 * len(alive) + 64
         if len(longs) + len(shorts) + len(exits) > limit:
             self._compact()
         return out
 
-    def _liquidate(self, position: _Position, price: float) -> SyntheticLiquidation:
+    def _liquidate(self, position: _Position, price: Decimal) -> SyntheticLiquidation:
         self.liquidated["long" if position.is_long else "short"] += 1
-        lev = position.leverage
+        level = position.level
         amount = self.position_amount(price)
+        leverage = self._leverages[level]
         if position.is_long:
-            bankruptcy = position.entry * (1.0 - 1.0 / lev)
-            return SyntheticLiquidation("sell", position.liquidation, bankruptcy, amount, lev)
-        bankruptcy = position.entry * (1.0 + 1.0 / lev)
-        return SyntheticLiquidation("buy", position.liquidation, bankruptcy, amount, lev)
+            bankruptcy = self._to_grid(position.entry * self._long_bankrupt[level])
+            return SyntheticLiquidation("sell", position.liquidation, bankruptcy, amount, leverage)
+        bankruptcy = self._to_grid(position.entry * self._short_bankrupt[level])
+        return SyntheticLiquidation("buy", position.liquidation, bankruptcy, amount, leverage)
 
     def daily_fractions(self) -> tuple[float, float]:
         """Return the share of open interest liquidated per day so far: (longs, shorts)."""
@@ -238,20 +330,39 @@ class LiquidationModel:
         self._seed = seed
         self._populations: dict[str, SymbolPopulation] = {}
 
-    def add_symbol(self, symbol: str, mmr: float, contract_size: float) -> None:
-        """Give ``symbol`` its own population (and its own random stream)."""
+    def add_symbol(
+        self,
+        symbol: str,
+        mmr: Decimal | float,
+        contract_size: Decimal | float,
+        *,
+        price_tick: Decimal | None = None,
+        amount_step: Decimal | None = None,
+    ) -> None:
+        """Give ``symbol`` its own population (and its own random stream).
+
+        ``mmr`` and ``contract_size`` are taken as exact Decimals (a float through its
+        shortest repr); ``price_tick`` and ``amount_step`` are the market's grid.
+        """
         rng = random.Random(f"{self._seed}:{symbol}")
-        self._populations[symbol] = SymbolPopulation(self.config, mmr, contract_size, rng)
+        self._populations[symbol] = SymbolPopulation(
+            self.config,
+            _exact(mmr, "mmr"),
+            _exact(contract_size, "contract_size"),
+            rng,
+            price_tick=price_tick,
+            amount_step=amount_step,
+        )
 
     def population(self, symbol: str) -> SymbolPopulation | None:
         return self._populations.get(symbol)
 
-    def set_open_interest(self, symbol: str, contracts: float) -> None:
+    def set_open_interest(self, symbol: str, contracts: Decimal) -> None:
         population = self._populations.get(symbol)
         if population is not None:
             population.set_open_interest(contracts)
 
-    def observe(self, symbol: str, price: float, now_ns: int) -> list[SyntheticLiquidation]:
+    def observe(self, symbol: str, price: Decimal, now_ns: int) -> list[SyntheticLiquidation]:
         """Feed one price of ``symbol``; return the synthetic positions it liquidates."""
         population = self._populations.get(symbol)
         if population is None:
@@ -265,7 +376,8 @@ def measure_daily_fractions(
     days: float,
     daily_vol: float,
     seed: int,
-    mmr: float = 0.005,
+    mmr: Decimal = Decimal("0.005"),
+    price_tick: Decimal = Decimal("0.01"),
     step_s: int = 60,
     mirror: bool = False,
 ) -> tuple[float, float]:
@@ -273,16 +385,19 @@ def measure_daily_fractions(
 
     ``mirror`` negates every shock: averaging a path with its mirror cancels the drift a
     single finite path has, which otherwise decides whether longs or shorts suffer. The
-    helper the calibration was done with, kept so it can be re-run when the defaults change.
+    path's shape is a float random walk; each step's price leaves it once, as a Decimal
+    on ``price_tick``. The helper the calibration was done with, kept so it can be re-run
+    when the defaults change.
     """
     rng = random.Random(seed)
-    population = SymbolPopulation(config, mmr, 1.0, random.Random(seed + 1))
-    price, now_ns = 20_000.0, 0
+    population = SymbolPopulation(config, mmr, ONE, random.Random(seed + 1), price_tick=price_tick)
+    to_grid = _rounder(price_tick)
+    shape, now_ns = 20_000.0, 0  # the path's level as a float: a random draw, not a price
     step_vol = daily_vol * math.sqrt(step_s / 86_400)
     sign = -1.0 if mirror else 1.0
     for _ in range(int(days * 86_400 / step_s)):
-        population.observe(price, now_ns)
-        price *= math.exp(sign * step_vol * rng.gauss() - 0.5 * step_vol * step_vol)
+        population.observe(to_grid(Decimal(shape)), now_ns)
+        shape *= math.exp(sign * step_vol * rng.gauss() - 0.5 * step_vol * step_vol)
         now_ns += step_s * 1_000_000_000
-    population.observe(price, now_ns)
+    population.observe(to_grid(Decimal(shape)), now_ns)
     return population.daily_fractions()

@@ -120,7 +120,11 @@ class VenueCore:
             for r in self._rules.markets:
                 if not r.is_spot:
                     self._model.add_symbol(
-                        r.symbol, float(r.maintenance_margin_rate), float(r.contract_size)
+                        r.symbol,
+                        r.maintenance_margin_rate,
+                        r.contract_size,
+                        price_tick=r.price_tick,
+                        amount_step=r.amount_step,
                     )
         for asset, amount in (initial_balances or {}).items():
             self.deposit(asset, amount)

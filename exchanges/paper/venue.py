@@ -202,7 +202,7 @@ class PaperVenue(VenueCore):
         if event.open_interest is not None and event.open_interest > 0:
             state.open_interest = event.open_interest
             if self._model is not None:
-                self._model.set_open_interest(symbol, float(event.open_interest))
+                self._model.set_open_interest(symbol, event.open_interest)
         if event.mark_price is not None and event.mark_price > 0:
             state.mark = event.mark_price
             state.has_mark_feed = True
@@ -257,17 +257,17 @@ class PaperVenue(VenueCore):
 
     def _run_model(self, state: SymbolState, price: Decimal, ts_ns: int) -> None:
         assert self._model is not None
-        for hit in self._model.observe(state.rules.symbol, float(price), ts_ns):
+        for hit in self._model.observe(state.rules.symbol, price, ts_ns):
             self._execute_model_liquidation(state, hit, ts_ns)
 
     def _execute_model_liquidation(
         self, state: SymbolState, hit: SyntheticLiquidation, ts_ns: int
     ) -> None:
         rules = state.rules
-        amount = quantize_to_step(Decimal(repr(hit.amount)), rules.amount_step, "down")
+        amount = quantize_to_step(hit.amount, rules.amount_step, "down")
         if amount <= 0:
             return
-        limit = quantize_to_step(Decimal(repr(hit.bankruptcy_price)), rules.price_tick)
+        limit = quantize_to_step(hit.bankruptcy_price, rules.price_tick)
         if limit <= 0:
             limit = rules.price_tick
         price = self._sweep(state, hit.side == "buy", amount, limit, ts_ns)

@@ -7,9 +7,10 @@ from typing import Any
 
 from core.clock import NS_PER_S, SimulatedClock
 from core.models import Fee, Market, MarketType, Order, OrderStatus, OrderType, Side, Trade
+from gateway.breaker import BreakerState, TripReason
 from gateway.engine import GatewayEngine
 from gateway.engine_records import WalRecord
-from gateway.engine_types import EngineConfig, Send, SubmitDecision
+from gateway.engine_types import EngineConfig, FailureKind, ResultFailure, Send, SubmitDecision
 from gateway.intents import OrderIntent
 from risk.limits import RiskLimits
 
@@ -19,6 +20,7 @@ SPOT = "BTC/USDT"
 PERP = "BTC/USDT:USDT"
 MID = D("60000")
 START_NS = 1_000 * NS_PER_S
+TIMEOUT = ResultFailure(FailureKind.UNKNOWN, "RequestTimeout: no answer")
 
 SPOT_MARKET = Market(
     venue=VENUE,
@@ -159,3 +161,22 @@ def trade(
         fee=Fee(cost=D(fee), currency="USDT"),
         timestamp=1,
     )
+
+
+def reserved(engine: GatewayEngine, agent: str = "mm") -> Decimal:
+    """Return what ``agent`` has reserved now (0 for an agent the engine does not know)."""
+    view = engine.snapshot().agents.get(agent)
+    return view.reserved if view is not None else D(0)
+
+
+def open_order(engine: GatewayEngine, intent_id: str = "i1", **kwargs: Any) -> Send:
+    """Submit an intent and apply the venue's OPEN answer; return the send."""
+    send = sent(engine, engine.submit(intent(intent_id, **kwargs)))
+    apply(engine, engine.on_result(send.client_order_id, venue_order(send)).records)
+    return send
+
+
+def open_breaker(engine: GatewayEngine) -> None:
+    """Trip the breaker by a manual halt, straight to OPEN."""
+    apply(engine, engine.trip(TripReason.MANUAL_HALT, "test").records)
+    assert engine.breaker_state is BreakerState.OPEN

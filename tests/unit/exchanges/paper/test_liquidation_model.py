@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import csv
+import random
 from decimal import Decimal
 
 from core.events import Bar, Liquidation, MarketEvent, MarkEvent
 from exchanges.paper.config import LiquidationModelConfig
 from exchanges.paper.liquidation_model import (
     LiquidationModel,
+    SymbolPopulation,
+    SyntheticLiquidation,
     measure_daily_fractions,
 )
 from tests.conftest import DATA
@@ -123,7 +126,7 @@ def test_model_when_driven_by_real_bybit_path_then_daily_fraction_of_the_right_o
 
 def test_liquidation_model_when_unknown_symbol_then_nothing() -> None:
     model = LiquidationModel(LiquidationModelConfig(), seed=1)
-    assert model.observe("NOPE", 100.0, 1) == []
+    assert model.observe("NOPE", D(100), 1) == []
     assert model.population("NOPE") is None
 
 
@@ -131,3 +134,58 @@ def test_decimal_amounts_when_emitted_then_on_the_lot() -> None:
     made = run_path(9, [1000, 900])
     step = Decimal("0.001")
     assert made and all(e.amount % step == 0 for e in made if isinstance(e, Liquidation))
+
+
+def crash_and_squeeze(population: SymbolPopulation, start: str) -> list[SyntheticLiquidation]:
+    """Walk ``start`` down 10% and up 10% in 1% steps; return every liquidation."""
+    base = Decimal(start)
+    made: list[SyntheticLiquidation] = []
+    for i, pct in enumerate([*range(0, -11, -1), *range(-9, 11)]):
+        made += population.observe(base * (100 + pct) / 100, (i + 1) * MINUTE_NS)
+    return made
+
+
+def test_population_when_given_tick_and_lot_then_emits_decimals_on_the_grid() -> None:
+    tick, lot = Decimal("0.5"), Decimal("0.001")
+    population = SymbolPopulation(
+        LiquidationModelConfig(),
+        Decimal("0.005"),
+        Decimal(1),
+        random.Random(3),
+        price_tick=tick,
+        amount_step=lot,
+    )
+    made = crash_and_squeeze(population, "20000")
+    assert {m.side for m in made} == {"buy", "sell"}
+    for m in made:
+        values = (m.trigger_price, m.bankruptcy_price, m.amount, m.leverage)
+        assert all(type(v) is Decimal for v in values), m
+        assert m.trigger_price % tick == 0 and m.bankruptcy_price % tick == 0, m
+        assert m.amount % lot == 0 and m.amount > 0, m
+        if m.side == "sell":  # a long: bankrupt below its liquidation price
+            assert m.bankruptcy_price < m.trigger_price
+        else:
+            assert m.bankruptcy_price > m.trigger_price
+
+
+def test_population_when_no_tick_then_grid_is_nine_digits_of_the_first_price() -> None:
+    population = SymbolPopulation(
+        LiquidationModelConfig(), Decimal("0.005"), Decimal(1), random.Random(3)
+    )
+    assert population.price_tick is None
+    made = crash_and_squeeze(population, "17123.4")
+    assert population.price_tick == Decimal("1e-4")
+    assert made and all(m.trigger_price % Decimal("1e-4") == 0 for m in made)
+    assert all(m.amount % Decimal("1e-8") == 0 for m in made)
+
+
+def test_model_when_rules_given_as_floats_then_same_as_decimals() -> None:
+    """``add_symbol`` takes a float rate or size through its shortest repr, exactly."""
+    exact = LiquidationModel(LiquidationModelConfig(), 4)
+    exact.add_symbol(PERP, Decimal("0.004"), Decimal("0.001"))
+    floats = LiquidationModel(LiquidationModelConfig(), 4)
+    floats.add_symbol(PERP, 0.004, 0.001)
+    path = [Decimal(p) for p in ("1000", "950", "1000", "1060")]
+    made = [exact.observe(PERP, p, i) for i, p in enumerate(path, 1)]
+    assert any(made)
+    assert made == [floats.observe(PERP, p, i) for i, p in enumerate(path, 1)]
