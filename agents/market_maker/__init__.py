@@ -1,0 +1,1 @@
+"""Avellaneda-Stoikov market making: pure quoting, estimators and ``decide``."""
