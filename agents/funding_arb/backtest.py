@@ -59,7 +59,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from agents.funding_arb.actions import PlaceOrder
+from agents.actions import PlaceOrder
 from agents.funding_arb.config import FundingArbConfig
 from agents.funding_arb.logic import decide
 from agents.funding_arb.model import FundingArbState, PositionView, Quote, Snapshot

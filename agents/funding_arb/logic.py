@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import replace
 from decimal import Decimal
 
-from agents.funding_arb.actions import Action, CancelOrder, PlaceOrder
+from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.funding_arb.config import FundingArbConfig
 from agents.funding_arb.model import (
     FundingArbState,

@@ -27,6 +27,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
+from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.market_maker.estimators import (
     IntensityState,
     VolatilityState,
@@ -157,19 +158,6 @@ class MarketMakerState(Frozen):
     last_ts_ns: int | None = None
     decisions: int = 0
     pulled: PullReason | None = None
-
-
-class PlaceOrder(Frozen):
-    kind: Literal["place"] = "place"
-    intent: OrderIntent
-
-
-class CancelOrder(Frozen):
-    kind: Literal["cancel"] = "cancel"
-    intent_id: str
-
-
-Action = PlaceOrder | CancelOrder
 
 
 def initial_state(config: MarketMakerConfig) -> MarketMakerState:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from agents.funding_arb.actions import CancelOrder, PlaceOrder
+from agents.actions import CancelOrder, PlaceOrder
 from agents.funding_arb.config import FundingArbConfig, VenueMarkets
 from agents.funding_arb.logic import decide, leg_order, update_estimate
 from agents.funding_arb.model import FundingArbState, Leg, OpenOrderView, Quote, Snapshot, Unit

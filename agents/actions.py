@@ -1,4 +1,8 @@
-"""What ``decide`` asks for: place an order intent, or cancel one still open."""
+"""What every agent's ``decide`` returns besides its state: place an order intent, or cancel one.
+
+Actions are data (as in Hummingbot's strategy_v2): the agent's actor hands them to the
+gateway client; no strategy core ever talks to a venue.
+"""
 
 from __future__ import annotations
 
