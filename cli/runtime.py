@@ -36,6 +36,8 @@ POLICIES: dict[str, ActorPolicy] = {
     # The gateway outlives any driver and is restarted forever; recovery is in its constructor.
     # An async actor: concurrent callers overlap on its event loop (per-symbol locks inside).
     "gateway": ActorPolicy(max_restarts=-1, max_concurrency=256, lifetime="detached"),
+    # An agent decides one batch at a time (async actor, one call at a time); Ray restarts it.
+    "agent": ActorPolicy(max_restarts=-1, max_concurrency=1),
 }
 
 

@@ -46,7 +46,7 @@ from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig, EngineSnapshot
 from gateway.intents import OrderIntent
 from gateway.orders import OrderView
-from gateway.service import GatewayService, SubmitResult
+from gateway.service import AgentAccount, GatewayService, SubmitResult
 from gateway.wal import Wal
 from risk.checks import Denial
 from risk.limits import RiskLimits
@@ -194,6 +194,9 @@ class GatewayActor:
 
     async def order(self, agent_id: str, intent_id: str) -> OrderView | None:
         return self._ready().engine.order_for(agent_id, intent_id)
+
+    async def agent_account(self, agent_id: str, intent_ids: Sequence[str] = ()) -> AgentAccount:
+        return self._ready().agent_account(agent_id, intent_ids)
 
     async def status(self) -> dict[str, Any]:
         service = self._service

@@ -19,7 +19,7 @@ from core.errors import GatewayNotReady, RetryableError, SwarmError
 from gateway.engine_types import EngineSnapshot
 from gateway.intents import OrderIntent
 from gateway.orders import OrderView
-from gateway.service import SubmitResult
+from gateway.service import AgentAccount, SubmitResult
 from risk.checks import Denial
 
 GATEWAY_NAME = "gateway"
@@ -123,6 +123,10 @@ class GatewayClient:
         view: OrderView | None = self._call("order", agent_id, intent_id)
         return view
 
+    def agent_account(self, agent_id: str, intent_ids: Sequence[str] = ()) -> AgentAccount:
+        account: AgentAccount = self._call("agent_account", agent_id, list(intent_ids))
+        return account
+
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = self._call("status")
         return status
@@ -168,6 +172,10 @@ class GatewayClient:
     async def asubmit_many(self, intents: Sequence[OrderIntent]) -> list[SubmitResult]:
         results: list[SubmitResult] = await self._acall("submit_many", list(intents))
         return results
+
+    async def aagent_account(self, agent_id: str, intent_ids: Sequence[str] = ()) -> AgentAccount:
+        account: AgentAccount = await self._acall("agent_account", agent_id, list(intent_ids))
+        return account
 
     async def acancel(self, agent_id: str, intent_id: str) -> OrderView | Denial | None:
         result: OrderView | Denial | None = await self._acall("cancel", agent_id, intent_id)

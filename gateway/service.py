@@ -31,9 +31,10 @@ from core.errors import (
     RetryableError,
     SwarmError,
 )
-from core.models import Order, OrderRequest
+from core.models import Frozen, Order, OrderRequest
+from core.money import ZERO, Dec
 from exchanges.port import Exchange
-from gateway.breaker import TripReason
+from gateway.breaker import BreakerState, TripReason
 from gateway.crashpoints import INERT, CrashPoints
 from gateway.engine import GatewayEngine
 from gateway.engine_records import WalRecord
@@ -42,6 +43,7 @@ from gateway.engine_types import (
     CancelFailure,
     Denied,
     EventDecision,
+    EventOutcome,
     Existing,
     ResolveAction,
     Send,
@@ -76,6 +78,17 @@ class SubmitResult:
     @property
     def accepted(self) -> bool:
         return self.order is not None
+
+
+class AgentAccount(Frozen):
+    """What an agent may know of itself: its orders, positions, budget and the breaker's state."""
+
+    agent_id: str
+    orders: tuple[OrderView, ...]
+    positions: dict[str, Dec]  # "venue|symbol" -> signed contracts (spot: base units)
+    budget: Dec
+    free: Dec
+    breaker: BreakerState
 
 
 @dataclass
@@ -215,6 +228,7 @@ class GatewayService:
                 settled += 1
                 continue
             answer: Order | None
+            before = self.engine.order(item.client_order_id)
             try:
                 answer = await venue.fetch_order(item.symbol, client_order_id=item.client_order_id)
             except OrderNotFound:
@@ -223,6 +237,8 @@ class GatewayService:
                 log.warning("cannot resolve %s yet: %s", item.client_order_id, exc)
                 continue
             decision = self.engine.on_order_status(item.client_order_id, answer)
+            if self._overtaken(item.client_order_id, before, decision):
+                continue  # asked again at the next poll if still unresolved
             self._log(decision.records)
             settled += bool(decision.records)
         self.stats.resolved += settled
@@ -366,6 +382,8 @@ class GatewayService:
         venue = self._venue(sends[0].venue)
         cids = [s.client_order_id for s in sends]
         self._in_flight.update(cids)
+        before = {cid: self.engine.order(cid) for cid in cids}
+        overtaken: list[Send] = []
         try:
             self.crash.reach("before_send")
             self.stats.sends += len(sends)
@@ -373,7 +391,8 @@ class GatewayService:
             self.crash.reach("after_send")
             self.crash.reach("after_ack_before_wal")
             records: list[WalRecord] = []
-            for cid, answer in zip(cids, answers, strict=True):
+            for send, answer in zip(sends, answers, strict=True):
+                cid = send.client_order_id
                 if isinstance(answer, BaseException):
                     failure = failure_from_error(answer)
                     if failure.kind.value == "unknown":
@@ -381,10 +400,40 @@ class GatewayService:
                     decision = self.engine.on_result(cid, failure)
                 else:
                     decision = self.engine.on_result(cid, answer)
+                    if self._overtaken(cid, before[cid], decision):
+                        overtaken.append(send)
+                        continue
                 records.extend(decision.records)
             self._log(records)
         finally:
             self._in_flight.difference_update(cids)
+        for send in overtaken:
+            await self._query_again(venue, send.request.symbol, send.client_order_id)
+
+    def _overtaken(self, cid: str, before: OrderView | None, decision: EventDecision) -> bool:
+        """Tell whether ``decision`` contradicts a fact applied to ``cid`` while its answer travelled.
+
+        Concurrent calls apply facts (a fill, a cancel's answer) to an order
+        while the venue's answer to another call about it is on its way back:
+        an "open" sent before the fill is stale, not a venue protocol error.
+        Such a decision is dropped (the caller asks again); a contradiction
+        with what the gateway held before the call still trips the breaker.
+        """
+        return (
+            decision.outcome is EventOutcome.CONTRADICTION and self.engine.order(cid) != before
+        )
+
+    async def _query_again(self, venue: Exchange, symbol: str, cid: str) -> None:
+        """Ask the venue for an order whose answer was overtaken; log what the fresh one decides."""
+        before = self.engine.order(cid)
+        try:
+            answer = await venue.fetch_order(symbol, client_order_id=cid)
+        except (OrderNotFound, RetryableError, OutcomeUnknownError) as exc:
+            log.warning("order %s: status not known after an overtaken answer: %s", cid, exc)
+            return
+        decision = self.engine.on_order_status(cid, answer)
+        if not self._overtaken(cid, before, decision):
+            self._log(decision.records)
 
     async def cancel(self, agent_id: str, intent_id: str) -> OrderView | Denial | None:
         """Cancel an intent's order; before its submit, leave a tombstone so the late submit is refused."""
@@ -426,12 +475,35 @@ class GatewayService:
         if answer is CancelFailure.NOT_FOUND and not decision.records:
             # The venue no longer has it open (filled, expired, or canceled already by
             # a cancel whose answer was lost): its order status settles it.
+            before = self.engine.order(cid)
             try:
                 order = await venue.fetch_order(symbol, client_order_id=cid)
             except (OrderNotFound, RetryableError, OutcomeUnknownError) as exc:
                 log.warning("order %s: status not known yet after not-found cancel: %s", cid, exc)
                 return
-            self._log(self.engine.on_order_status(cid, order).records)
+            status = self.engine.on_order_status(cid, order)
+            if not self._overtaken(cid, before, status):
+                self._log(status.records)
+
+    def agent_account(self, agent_id: str, intent_ids: Iterable[str] = ()) -> AgentAccount:
+        """Return ``agent_id``'s open orders (and those of ``intent_ids``, whatever their state) and books."""
+        snapshot = self.engine.snapshot()
+        wanted = set(intent_ids)
+        orders = tuple(
+            o
+            for o in snapshot.orders
+            if o.agent_id == agent_id and (not o.state.is_terminal or o.intent_id in wanted)
+        )
+        view = snapshot.agents.get(agent_id)
+        positions = {f"{p.venue}|{p.symbol}": p.contracts for p in view.positions} if view else {}
+        return AgentAccount(
+            agent_id=agent_id,
+            orders=orders,
+            positions=positions,
+            budget=view.budget if view else ZERO,
+            free=view.free if view else ZERO,
+            breaker=snapshot.breaker,
+        )
 
     # -- BUDGETS, MARKS, BREAKER --------------------------------------------
 

@@ -1,0 +1,114 @@
+"""The ``agent:<id>`` actor: a thin async shell over ``agents.base.AgentCore``.
+
+Contract:
+- ``on_market_events(events)``: fold a batch of feed events in, decide, and send
+  the resulting actions through the gateway client (the only way out: an agent
+  never talks to an exchange). Returns how many actions it sent.
+- ``refresh()``: pull the agent's orders, positions, budget and the breaker's
+  state from the gateway (fills reach the agent this way).
+- ``pause(reason)``, ``resume()``, ``stop()``: the lifecycle; pausing and
+  stopping cancel the agent's open orders.
+- ``stats()``: per-agent metrics.
+
+Idempotency: intent ids are deterministic per market event and leg, so a call
+repeated by Ray, or a restarted agent deciding the same event again, gets the
+orders the gateway already has instead of new ones.
+
+When it dies: Ray restarts it; the constructor rebuilds the account view from
+the gateway's record of the agent's orders and positions. An exception in the
+strategy is logged and contained (no action for that decision).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from agents.actions import Action, CancelOrder, PlaceOrder
+from agents.base import AgentCore, Key
+from agents.registry import build_strategy
+from core.events import MarketEvent
+from gateway.client import GatewayClient
+from gateway.orders import OrderView
+from gateway.service import AgentAccount
+
+log = logging.getLogger(__name__)
+
+
+def _positions(account: AgentAccount) -> dict[Key, Decimal]:
+    out: dict[Key, Decimal] = {}
+    for key, amount in account.positions.items():
+        venue, _, symbol = key.partition("|")
+        out[(venue, symbol)] = amount
+    return out
+
+
+class AgentActor:
+    """One strategy agent (see the module doc)."""
+
+    def __init__(self, kind: str, config: Mapping[str, Any], refresh_every: int = 1) -> None:
+        self._core: AgentCore[Any, Any] = AgentCore(build_strategy(kind, config))
+        self._client = GatewayClient(deadline_s=30)
+        self._refresh_every = max(1, refresh_every)
+        self._batches = 0
+        self._ready = asyncio.get_running_loop().create_task(self.refresh())
+
+    async def refresh(self) -> None:
+        """Rebuild the account view from the gateway."""
+        core = self._core
+        believed_open = [o.intent_id for o in core.account.open_orders]
+        account = await self._client.aagent_account(core.agent_id, believed_open)
+        core.on_account(
+            account.orders, _positions(account), account.budget, account.free, account.breaker
+        )
+
+    async def on_market_events(self, events: Sequence[MarketEvent]) -> int:
+        await self._ready
+        self._batches += 1
+        if self._batches % self._refresh_every == 0:
+            await self._refresh_quietly()
+        actions = self._core.on_events(events)
+        await self._execute(actions)
+        return len(actions)
+
+    async def pause(self, reason: str = "") -> int:
+        actions = self._core.pause(reason)
+        await self._execute(actions)
+        return len(actions)
+
+    async def resume(self) -> None:
+        self._core.resume()
+
+    async def stop(self) -> int:
+        await self._refresh_quietly()
+        actions = self._core.stop()
+        await self._execute(actions)
+        return len(actions)
+
+    async def stats(self) -> dict[str, Any]:
+        return self._core.stats()
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh()
+        except Exception:  # the next batch tries again; deciding on a slightly old view is safe
+            log.exception("agent %s: account refresh failed", self._core.agent_id)
+
+    async def _execute(self, actions: Sequence[Action]) -> None:
+        core = self._core
+        for action in actions:
+            try:
+                if isinstance(action, PlaceOrder):
+                    result = await self._client.asubmit(action.intent)
+                    denial = result.denial.message if result.denial is not None else None
+                    core.on_placed(action, result.order, denial)
+                elif isinstance(action, CancelOrder):
+                    answer = await self._client.acancel(core.agent_id, action.intent_id)
+                    core.on_canceled(action, answer if isinstance(answer, OrderView) else None)
+            except Exception as exc:  # contained: the gateway stays the judge of what happened
+                core.metrics.errors += 1
+                core.metrics.last_error = f"{type(exc).__name__}: {exc}"
+                log.exception("agent %s: action %r failed", core.agent_id, action)

@@ -1,0 +1,255 @@
+"""The lifecycle every strategy agent shares: a pure core the agent's actor drives.
+
+A strategy is small: it turns what the agent knows (``MarketView`` from the feed,
+``AccountView`` from the gateway) into its own snapshot, and decides actions
+from it (``Strategy``). ``AgentCore`` carries the plumbing the three agents share:
+
+- start, stop, pause on the council's vote, resume: a paused or stopped agent
+  opens nothing; pausing and stopping cancel its open orders;
+- budget updates (the gateway enforces budgets; the agent sees its own);
+- an exception in the strategy's logic is logged and contained: that decision
+  yields no action, the error is counted, the agent goes on with the next event;
+- state that survives a restart: the strategy's state starts fresh and the
+  account view is rebuilt from the gateway's record of the agent's orders and
+  positions, while deterministic intent ids make re-deciding the same market
+  event return the same orders instead of doubling them;
+- per-agent metrics.
+
+Pure: no Ray, no clock (time is the market events' time), no I/O.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
+
+from agents.actions import Action, CancelOrder, PlaceOrder
+from core.events import Bar, FundingEvent, Liquidation, MarketEvent, MarkEvent, TopOfBook, TradeTick
+from gateway.breaker import BreakerState
+from gateway.orders import OrderState, OrderView
+
+log = logging.getLogger(__name__)
+
+StateT = TypeVar("StateT")
+SnapshotT = TypeVar("SnapshotT")
+
+Key = tuple[str, str]
+"""(venue, symbol)."""
+
+
+class AgentStatus(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+
+
+# -- WHAT THE AGENT KNOWS -------------------------------------------------------
+
+
+@dataclass
+class MarketView:
+    """The feed's view: best prices per market, trades since the last decision, funding, liquidations."""
+
+    tops: dict[Key, TopOfBook] = field(default_factory=dict)
+    marks: dict[Key, MarkEvent] = field(default_factory=dict)
+    bars: dict[Key, Bar] = field(default_factory=dict)
+    trades: dict[Key, list[TradeTick]] = field(default_factory=dict)
+    funding: list[FundingEvent] = field(default_factory=list)
+    liquidations: list[Liquidation] = field(default_factory=list)
+    last_ts_ns: int = 0
+
+    def apply(self, events: Iterable[MarketEvent]) -> None:
+        """Fold a batch of feed events in (time order)."""
+        for event in events:
+            key = (event.venue, event.symbol)
+            if isinstance(event, TopOfBook):
+                self.tops[key] = event
+            elif isinstance(event, TradeTick):
+                self.trades.setdefault(key, []).append(event)
+            elif isinstance(event, Bar):
+                self.bars[key] = event
+            elif isinstance(event, MarkEvent):
+                self.marks[key] = event
+            elif isinstance(event, FundingEvent):
+                self.funding.append(event)
+            elif isinstance(event, Liquidation):
+                self.liquidations.append(event)
+            if event.ts_ns > self.last_ts_ns:
+                self.last_ts_ns = event.ts_ns
+
+    def take_trades(self, key: Key) -> tuple[TradeTick, ...]:
+        """Return and forget the trades of ``key`` since the last call."""
+        return tuple(self.trades.pop(key, ()))
+
+    def take_funding(self) -> tuple[FundingEvent, ...]:
+        taken, self.funding = tuple(self.funding), []
+        return taken
+
+    def take_liquidations(self) -> tuple[Liquidation, ...]:
+        taken, self.liquidations = tuple(self.liquidations), []
+        return taken
+
+
+@dataclass
+class AccountView:
+    """The gateway's view of this agent: its orders by intent id, positions, budget, breaker."""
+
+    orders: dict[str, OrderView] = field(default_factory=dict)
+    positions: dict[Key, Decimal] = field(default_factory=dict)
+    budget: Decimal = Decimal(0)
+    free: Decimal = Decimal(0)
+    breaker: BreakerState = BreakerState.CLOSED
+
+    @property
+    def open_orders(self) -> tuple[OrderView, ...]:
+        return tuple(o for o in self.orders.values() if not o.state.is_terminal)
+
+    def record(self, order: OrderView) -> None:
+        self.orders[order.intent_id] = order
+
+
+# -- THE STRATEGY PLUG-IN -------------------------------------------------------
+
+
+class Strategy(Protocol[StateT, SnapshotT]):
+    """What a concrete agent provides; everything else is ``AgentCore``'s."""
+
+    agent_id: str
+
+    def initial_state(self) -> StateT: ...
+
+    def snapshot(self, market: MarketView, account: AccountView, now_ns: int) -> SnapshotT: ...
+
+    def decide(self, state: StateT, snapshot: SnapshotT) -> tuple[StateT, Sequence[Action]]: ...
+
+
+@dataclass
+class AgentMetrics:
+    events: int = 0
+    decisions: int = 0
+    places: int = 0
+    cancels: int = 0
+    accepted: int = 0
+    denied: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    last_denial: str | None = None
+
+
+class AgentCore(Generic[StateT, SnapshotT]):
+    """Drive one strategy: events in, actions out, with the shared lifecycle (see the module doc)."""
+
+    def __init__(self, strategy: Strategy[StateT, SnapshotT]) -> None:
+        self.strategy = strategy
+        self.agent_id = strategy.agent_id
+        self.state: StateT = strategy.initial_state()
+        self.market = MarketView()
+        self.account = AccountView()
+        self.status = AgentStatus.RUNNING
+        self.metrics = AgentMetrics()
+
+    # -- lifecycle ----------------------------------------------------------
+
+    def pause(self, reason: str = "") -> list[Action]:
+        """Stop opening (the council's vote); return the cancels of every open order."""
+        log.info("agent %s paused: %s", self.agent_id, reason)
+        if self.status is AgentStatus.RUNNING:
+            self.status = AgentStatus.PAUSED
+        return self._cancel_all()
+
+    def resume(self) -> None:
+        if self.status is AgentStatus.PAUSED:
+            self.status = AgentStatus.RUNNING
+
+    def stop(self) -> list[Action]:
+        """Stop for good (shutdown): no new order from now on; return the cancels of open orders."""
+        self.status = AgentStatus.STOPPED
+        return self._cancel_all()
+
+    def set_budget(self, budget: Decimal, free: Decimal | None = None) -> None:
+        self.account.budget = budget
+        if free is not None:
+            self.account.free = free
+
+    def rebuild(self, orders: Iterable[OrderView], positions: Mapping[Key, Decimal]) -> None:
+        """Restore the account view after a restart from the gateway's record of this agent."""
+        self.account.orders = {o.intent_id: o for o in orders if o.agent_id == self.agent_id}
+        self.account.positions = dict(positions)
+
+    # -- deciding -----------------------------------------------------------
+
+    def on_events(self, events: Sequence[MarketEvent]) -> list[Action]:
+        """Fold ``events`` in and decide once; return the actions to send (none when not running)."""
+        self.market.apply(events)
+        self.metrics.events += len(events)
+        if self.status is not AgentStatus.RUNNING or not events:
+            return []
+        return self.decide_now(self.market.last_ts_ns)
+
+    def decide_now(self, now_ns: int) -> list[Action]:
+        """Take a decision at market time ``now_ns``; a failing strategy yields nothing and is counted."""
+        try:
+            snapshot = self.strategy.snapshot(self.market, self.account, now_ns)
+            state, actions = self.strategy.decide(self.state, snapshot)
+        except Exception as exc:  # contained: one bad decision must not take the agent down
+            self.metrics.errors += 1
+            self.metrics.last_error = f"{type(exc).__name__}: {exc}"
+            log.exception("agent %s: decide failed; no action taken", self.agent_id)
+            return []
+        self.state = state
+        self.metrics.decisions += 1
+        return list(actions)
+
+    # -- what the gateway answered --------------------------------------------
+
+    def on_placed(self, action: PlaceOrder, order: OrderView | None, denial: str | None) -> None:
+        self.metrics.places += 1
+        if order is not None:
+            self.metrics.accepted += 1
+            self.account.record(order)
+        else:
+            self.metrics.denied += 1
+            self.metrics.last_denial = denial
+
+    def on_canceled(self, action: CancelOrder, order: OrderView | None) -> None:
+        self.metrics.cancels += 1
+        if order is not None:
+            self.account.record(order)
+
+    def on_account(
+        self,
+        orders: Iterable[OrderView],
+        positions: Mapping[Key, Decimal],
+        budget: Decimal,
+        free: Decimal,
+        breaker: BreakerState,
+    ) -> None:
+        """Refresh the account view from the gateway (fills land here)."""
+        for order in orders:
+            self.account.record(order)
+        self.account.positions = dict(positions)
+        self.account.budget = budget
+        self.account.free = free
+        self.account.breaker = breaker
+
+    def _cancel_all(self) -> list[Action]:
+        return [CancelOrder(intent_id=o.intent_id) for o in self.account.open_orders]
+
+    def stats(self) -> dict[str, Any]:
+        """Per-agent metrics and the account as last seen."""
+        open_orders = self.account.open_orders
+        return {
+            "agent_id": self.agent_id,
+            "status": str(self.status),
+            **vars(self.metrics),
+            "open_orders": len(open_orders),
+            "filled_orders": sum(
+                1 for o in self.account.orders.values() if o.state is OrderState.FILLED
+            ),
+            "positions": {f"{v}:{s}": str(q) for (v, s), q in self.account.positions.items() if q},
+            "budget": str(self.account.budget),
+        }

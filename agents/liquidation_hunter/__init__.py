@@ -1,0 +1,1 @@
+"""Liquidation hunter: detect forced-liquidation cascades and fade their overshoot."""

@@ -1,0 +1,56 @@
+"""The market maker as an ``agents.base.Strategy``: its snapshot from the agent's views, its ``decide``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.actions import Action
+from agents.base import AccountView, MarketView
+from agents.market_maker.logic import (
+    MarketMakerConfig,
+    MarketMakerSnapshot,
+    MarketMakerState,
+    OpenQuote,
+    decide,
+    initial_state,
+)
+from core.money import ZERO
+
+
+class MarketMakerStrategy:
+    """Quote one symbol on one venue (see ``agents.market_maker.logic``)."""
+
+    def __init__(self, config: MarketMakerConfig) -> None:
+        self.config = config
+        self.agent_id = config.agent_id
+
+    def initial_state(self) -> MarketMakerState:
+        return initial_state(self.config)
+
+    def snapshot(
+        self, market: MarketView, account: AccountView, now_ns: int
+    ) -> MarketMakerSnapshot:
+        key = (self.config.venue, self.config.symbol)
+        top = market.tops.get(key)
+        quotes = tuple(
+            OpenQuote(
+                intent_id=o.intent_id, side=o.side, price=o.price, remaining=o.amount - o.filled
+            )
+            for o in account.open_orders
+            if (o.venue, o.symbol) == key and o.price is not None
+        )
+        return MarketMakerSnapshot(
+            ts_ns=now_ns,
+            best_bid=top.bid if top else None,
+            best_ask=top.ask if top else None,
+            feed_ts_ns=top.ts_ns if top else None,
+            position=account.positions.get(key, ZERO),
+            open_orders=quotes,
+            breaker=account.breaker,
+            trades=market.take_trades(key),
+        )
+
+    def decide(
+        self, state: MarketMakerState, snapshot: MarketMakerSnapshot
+    ) -> tuple[MarketMakerState, Sequence[Action]]:
+        return decide(state, snapshot, self.config)
