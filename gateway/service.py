@@ -419,9 +419,7 @@ class GatewayService:
         Such a decision is dropped (the caller asks again); a contradiction
         with what the gateway held before the call still trips the breaker.
         """
-        return (
-            decision.outcome is EventOutcome.CONTRADICTION and self.engine.order(cid) != before
-        )
+        return decision.outcome is EventOutcome.CONTRADICTION and self.engine.order(cid) != before
 
     async def _query_again(self, venue: Exchange, symbol: str, cid: str) -> None:
         """Ask the venue for an order whose answer was overtaken; log what the fresh one decides."""
