@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import Any
 
 from agents.actions import Action, CancelOrder, PlaceOrder
-from agents.base import AgentCore, Key
+from agents.base import AgentCore, Key, split_by_time
 from agents.registry import build_strategy
 from core.events import MarketEvent
 from gateway.client import GatewayClient
@@ -70,9 +70,14 @@ class AgentActor:
         self._batches += 1
         if self._batches % self._refresh_every == 0:
             await self._refresh_quietly()
-        actions = self._core.on_events(events)
-        await self._execute(actions)
-        return len(actions)
+        sent = 0
+        for group in split_by_time(
+            events
+        ):  # one decision per market instant, its orders sent before the next
+            actions = self._core.on_events(group)
+            await self._execute(actions)
+            sent += len(actions)
+        return sent
 
     async def pause(self, reason: str = "") -> int:
         actions = self._core.pause(reason)

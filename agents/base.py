@@ -126,6 +126,21 @@ class Strategy(Protocol[StateT, SnapshotT]):
 
     def decide(self, state: StateT, snapshot: SnapshotT) -> tuple[StateT, Sequence[Action]]: ...
 
+    def wants(self, event: MarketEvent) -> bool:
+        """Return whether ``event`` calls for a decision (other events only update the views)."""
+        ...
+
+
+def split_by_time(events: Sequence[MarketEvent]) -> list[Sequence[MarketEvent]]:
+    """Split a time-ordered batch into groups of equal ``ts_ns``: one decision per market instant."""
+    groups: list[Sequence[MarketEvent]] = []
+    start = 0
+    for i in range(1, len(events) + 1):
+        if i == len(events) or events[i].ts_ns != events[start].ts_ns:
+            groups.append(events[start:i])
+            start = i
+    return groups
+
 
 @dataclass
 class AgentMetrics:
@@ -183,10 +198,15 @@ class AgentCore(Generic[StateT, SnapshotT]):
     # -- deciding -----------------------------------------------------------
 
     def on_events(self, events: Sequence[MarketEvent]) -> list[Action]:
-        """Fold ``events`` in and decide once; return the actions to send (none when not running)."""
+        """Fold ``events`` (one market instant) in and decide if one of them calls for it.
+
+        Return the actions to send; none when the agent is not running.
+        """
         self.market.apply(events)
         self.metrics.events += len(events)
         if self.status is not AgentStatus.RUNNING or not events:
+            return []
+        if not any(self.strategy.wants(event) for event in events):
             return []
         return self.decide_now(self.market.last_ts_ns)
 

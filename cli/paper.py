@@ -66,6 +66,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     # Discover the files in the driver first: a bad directory fails before Ray starts.
     files = ReplayFeed(data_dir).files()
     venues_in_data = sorted({f.venue for f in files if f.venue})
+    agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts too
 
     import ray
 
@@ -94,7 +95,8 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             duration_s=args.duration,
             venues=tuple(config.paper.venues),
         )
-        ref = feed.run.remote(clients)
+        gateway, pushers = start_trading(config, agents, create_actor) if agents else (None, {})
+        ref = feed.run.remote(clients, pushers, gateway)
         try:
             if args.no_tui or args.json:
                 ray.get(ref)
@@ -108,11 +110,13 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             raise cause from None
+        agent_summary = finish_trading(gateway, pushers) if gateway is not None else {}
         stats = {name: client.stats() for name, client in clients.items()}
         conservation = {name: client.check_conservation() for name, client in clients.items()}
     finally:
         shutdown_ray()
     summary = summarize(run, stats, conservation)
+    summary.update(agent_summary)
     summary["venues_with_data"] = venues_in_data
     if args.json:
         print(json.dumps(summary, default=str, sort_keys=True))
@@ -121,6 +125,117 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             json.dumps({k: v for k, v in summary.items() if k != "venues"}, default=str, indent=2)
         )
     return 0 if summary["conservation_errors"] == 0 else 1
+
+
+def enabled_agents(config: SwarmConfig, config_path: str) -> dict[str, Any]:
+    """Return the enabled agents' specs after validating each strategy's config (ConfigError names the key)."""
+    from agents.registry import build_strategy
+    from core.errors import ConfigError
+
+    specs = {}
+    for agent_id, spec in config.agents.items():
+        if not spec.enabled:
+            continue
+        settings = {"agent_id": agent_id, **spec.config}
+        if settings["agent_id"] != agent_id:
+            raise ConfigError(
+                config_path,
+                f"agents.{agent_id}.config.agent_id",
+                settings["agent_id"],
+                "must equal the section's name",
+            )
+        try:
+            build_strategy(spec.kind, settings, f"{config_path} [agents.{agent_id}.config]")
+        except ConfigError as exc:
+            raise ConfigError(
+                config_path, f"agents.{agent_id}.config.{exc.key}", exc.value, exc.reason
+            ) from None
+        specs[agent_id] = spec
+    return specs
+
+
+def start_trading(
+    config: SwarmConfig, agents: dict[str, Any], create_actor: Any
+) -> tuple[Any, dict[str, Any]]:
+    """Start the gateway (fresh state for this run) and the agents; set their budgets."""
+    import time as _time
+
+    from agents.actor import AgentActor
+    from exchanges.venue_client import EventPusher
+    from gateway.actor import GatewayActor, GatewaySettings
+    from gateway.client import GatewayClient
+    from risk.limits import RiskLimits
+
+    g = config.gateway
+    limits = RiskLimits(
+        max_order_notional=g.max_order_notional,
+        max_position_notional=g.max_position_notional,
+        max_orders_per_window=g.max_orders_per_minute,
+        price_band_bps=g.price_band_bps,
+    )
+    # A paper run starts fresh paper accounts, so it starts a fresh WAL beside the old ones
+    # (resuming a paper run needs the paper venues' state too: not yet).
+    run_dir = ROOT / config.state.dir / _time.strftime("run-%Y%m%dT%H%M%SZ", _time.gmtime())
+    settings = GatewaySettings(
+        state_dir=str(run_dir), venues=tuple(config.paper.venues), limits=limits
+    )
+    create_actor("gateway", "gateway", GatewayActor, settings)
+    gateway = GatewayClient(deadline_s=60)
+    gateway.wait_ready(60)
+    gateway.set_budgets({agent_id: spec.budget for agent_id, spec in agents.items()})
+    pushers = {
+        agent_id: EventPusher(
+            agent_id,
+            create_actor(
+                "agent",
+                f"agent:{agent_id}",
+                AgentActor,
+                spec.kind,
+                {"agent_id": agent_id, **spec.config},
+            ),
+        )
+        for agent_id, spec in agents.items()
+    }
+    return gateway, pushers
+
+
+def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
+    """Stop the agents (their open orders are canceled), settle fills, and report per agent."""
+    import ray
+
+    ray.get([p.handle.stop.remote() for p in pushers.values()])
+    gateway.poll()
+    agent_stats = {name: ray.get(p.handle.stats.remote()) for name, p in pushers.items()}
+    snapshot = gateway.snapshot()
+    per_agent: dict[str, Any] = {}
+    for name, stats in agent_stats.items():
+        view = snapshot.agents.get(name)
+        orders = [o for o in snapshot.orders if o.agent_id == name]
+        per_agent[name] = {
+            "status": stats["status"],
+            "decisions": stats["decisions"],
+            "orders": len(orders),
+            "filled_orders": sum(1 for o in orders if o.filled > 0),
+            "denied": stats["denied"],
+            "errors": stats["errors"],
+            "last_denial": stats["last_denial"],
+            "fees": {k: str(v) for k, v in view.fees.items()} if view else {},
+            "funding": {k: str(v) for k, v in view.funding.items()} if view else {},
+            "realized": str(view.realized) if view else "0",
+            "unrealized": str(view.unrealized) if view else "0",
+            "pnl": str(view.pnl) if view else "0",
+            "budget": str(view.budget) if view else "0",
+        }
+    status = gateway.status()
+    return {
+        "agents": per_agent,
+        "gateway": {
+            "breaker": status.get("breaker"),
+            "wal_records": status.get("wal_committed_seq"),
+            "orders": len(snapshot.orders),
+            "counters": snapshot.counters,
+        },
+    }
 
 
 def _watch(ref: Any, feed: Any, clients: dict[str, Any], render: Any) -> None:

@@ -143,6 +143,31 @@ class StateConfig(ConfigModel):
     dir: str = "var/paper"
 
 
+class GatewayConfig(ConfigModel):
+    """The gateway's risk caps for this run (the full set lives in ``risk.limits.RiskLimits``)."""
+
+    max_order_notional: Dec = Decimal(10_000)
+    max_position_notional: Dec = Decimal(50_000)
+    max_orders_per_minute: int = Field(default=600, ge=1)
+    price_band_bps: Dec = Decimal(500)
+
+
+AgentKind = Literal["market_maker", "funding_arb", "liquidation_hunter"]
+
+
+class AgentSpec(ConfigModel):
+    """One agent of the run: its strategy, its starting budget, and the strategy's own settings.
+
+    ``config`` is validated by the strategy's own model when the run starts (an
+    unknown or bad key is an error naming ``agents.<id>.config.<key>``).
+    """
+
+    kind: AgentKind
+    enabled: bool = True
+    budget: Dec
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
 class SwarmConfig(ConfigModel):
     """The whole of ``configs/*.toml``."""
 
@@ -151,3 +176,5 @@ class SwarmConfig(ConfigModel):
     replay: ReplayConfig = ReplayConfig()
     ray: RayConfig = RayConfig()
     state: StateConfig = StateConfig()
+    gateway: GatewayConfig = GatewayConfig()
+    agents: dict[str, AgentSpec] = Field(default_factory=dict)

@@ -11,13 +11,17 @@ import ray
 from core.events import MarketEvent
 
 
-class VenueClient:
-    """Push market events to a venue actor with bounded in-flight batches."""
+class EventPusher:
+    """Push market events to an actor's ``on_market_events`` with bounded in-flight batches."""
 
     def __init__(self, name: str, handle: Any) -> None:
         self.name = name
         self._handle = handle
         self._in_flight: deque[Any] = deque()
+
+    @property
+    def handle(self) -> Any:
+        return self._handle
 
     def push(self, events: Sequence[MarketEvent], max_in_flight: int) -> list[list[MarketEvent]]:
         """Send a batch; wait for the oldest ones while more than ``max_in_flight`` are unacknowledged.
@@ -39,6 +43,10 @@ class VenueClient:
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = ray.get(self._handle.stats.remote())
         return result
+
+
+class VenueClient(EventPusher):
+    """The facade of a ``venue:<name>`` actor for the feed and the driver."""
 
     def check_conservation(self) -> list[str]:
         result: list[str] = ray.get(self._handle.check_conservation.remote())

@@ -14,6 +14,7 @@ from agents.market_maker.logic import (
     decide,
     initial_state,
 )
+from core.events import Bar, MarketEvent, TopOfBook, TradeTick
 from core.money import ZERO
 
 
@@ -23,6 +24,13 @@ class MarketMakerStrategy:
     def __init__(self, config: MarketMakerConfig) -> None:
         self.config = config
         self.agent_id = config.agent_id
+
+    def wants(self, event: MarketEvent) -> bool:
+        """Decide on news of its own market: a book, a trade, a bar."""
+        return (event.venue, event.symbol) == (
+            self.config.venue,
+            self.config.symbol,
+        ) and isinstance(event, TopOfBook | TradeTick | Bar)
 
     def initial_state(self) -> MarketMakerState:
         return initial_state(self.config)

@@ -19,13 +19,29 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from core.clock import RealClock
-from core.events import Liquidation, MarketEvent
+from core.events import Bar, Liquidation, MarketEvent, MarkEvent, TopOfBook
 from exchanges.feeds.pacing import ReplayPacer
 from exchanges.feeds.replay import ReplayFeed
-from exchanges.venue_client import VenueClient
+from exchanges.venue_client import EventPusher, VenueClient
+
+
+def marks_of(batch: Sequence[MarketEvent]) -> dict[tuple[str, str], Decimal]:
+    """Return the latest mid (or bar close, or mark) per market in ``batch``: the gateway's reference prices."""
+    prices: dict[tuple[str, str], Decimal] = {}
+    for event in batch:
+        if isinstance(event, TopOfBook):
+            if event.bid > 0 and event.ask > 0:
+                prices[(event.venue, event.symbol)] = (event.bid + event.ask) / 2
+        elif isinstance(event, MarkEvent) and event.mark_price:
+            prices[(event.venue, event.symbol)] = event.mark_price
+        elif isinstance(event, Bar):
+            prices.setdefault((event.venue, event.symbol), event.close)
+    return prices
 
 
 class FeedActor:
@@ -58,13 +74,21 @@ class FeedActor:
     def files(self) -> list[dict[str, Any]]:
         return [dict(path=str(f.path), format=f.format, venue=f.venue) for f in self._feed.files()]
 
-    def run(self, venues: dict[str, VenueClient]) -> dict[str, Any]:
+    def run(
+        self,
+        venues: dict[str, VenueClient],
+        agents: dict[str, EventPusher] | None = None,
+        gateway: Any = None,
+    ) -> dict[str, Any]:
+        """Replay to the venues, then to the agents (with the venues' model liquidations), marking the gateway."""
+        agents = agents or {}
         with self._lock:
             if self._summary is not None:
                 return self._summary
             self._started = time.monotonic()
             pacer = ReplayPacer(self._speed, RealClock(), time.sleep)
             stopped_by = "end of data"
+            liquidations: list[MarketEvent] = []  # published by the venues, forwarded to the agents
             for batch in self._feed.batches(self._batch_size):
                 if self._stop.is_set():
                     stopped_by = "stop"
@@ -83,12 +107,25 @@ class FeedActor:
                     client = venues.get(name)
                     if client is not None:
                         for generated in client.push(events, self._max_in_flight):
-                            self._count_generated(generated)
+                            liquidations.extend(self._count_generated(generated))
+                if gateway is not None:
+                    prices = marks_of(batch)
+                    if prices:
+                        gateway.mark(prices)
+                if agents:
+                    outgoing = [*liquidations, *batch] if liquidations else batch
+                    liquidations = []
+                    for agent in agents.values():
+                        agent.push(outgoing, self._max_in_flight)
                 self._pushed += len(batch)
                 self._market_ns = batch[-1].ts_ns
             for client in venues.values():
                 for generated in client.drain():
-                    self._count_generated(generated)
+                    liquidations.extend(self._count_generated(generated))
+            for agent in agents.values():
+                if liquidations:
+                    agent.push(liquidations, self._max_in_flight)
+                agent.drain()
             self._summary = self._make_summary(stopped_by)
             return self._summary
 
@@ -106,10 +143,11 @@ class FeedActor:
             "done": self._summary is not None,
         }
 
-    def _count_generated(self, events: list[MarketEvent]) -> None:
+    def _count_generated(self, events: list[MarketEvent]) -> list[MarketEvent]:
         for event in events:
             kind = "liquidations" if isinstance(event, Liquidation) else type(event).__name__
             self._generated[kind] += 1
+        return events
 
     def _make_summary(self, stopped_by: str) -> dict[str, Any]:
         elapsed = time.monotonic() - self._started

@@ -98,12 +98,15 @@ def test_agent_when_killed_and_restarted_then_rebuilds_from_gateway_and_sends_no
     ray.kill(agent, no_restart=False)
     deadline = time.monotonic() + 30
     while True:  # Ray restarts it; its constructor rebuilds the account from the gateway
+        assert time.monotonic() < deadline, "the agent did not come back"
         try:
             stats = ray.get(agent.stats.remote(), timeout=5)
-            break
         except ray.exceptions.RayActorError:
-            assert time.monotonic() < deadline
             time.sleep(0.1)
+            continue
+        if stats["decisions"] == 0:  # a fresh process: the restart happened
+            break
+        time.sleep(0.05)
     # The restarted agent re-decides the very same event: same intent ids, same orders.
     ray.get(agent.on_market_events.remote(tops(0, 1)))
     ray.get(agent.on_market_events.remote(tops(1, 1)))

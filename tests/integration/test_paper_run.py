@@ -34,6 +34,15 @@ def test_paper_when_embedded_data_at_max_speed_then_json_summary_last_line() -> 
     assert summary["funding_events"] == 3  # the three recorded prints of 2022-12-13
     assert summary["conservation_errors"] == 0
     assert summary["stopped_by"] == "end of data"
+    # The three agents ran through the gateway and the market maker quoted. (How many of its
+    # quotes fill depends on how the agents' orders interleave with the venue's bars, which
+    # the concurrent paper system does not fix; the backtest will.)
+    assert set(summary["agents"]) == {"mm", "funding-arb", "liq-hunter"}
+    assert all(a["errors"] == 0 and a["status"] == "stopped" for a in summary["agents"].values())
+    assert summary["agents"]["mm"]["orders"] > 100
+    assert summary["gateway"]["breaker"] == "closed"
+    counters = summary["gateway"]["counters"]
+    assert counters["intents"] == counters["results"] == summary["gateway"]["orders"]
 
 
 def test_paper_when_binance_books_then_rebuilt_books_and_counts() -> None:

@@ -70,6 +70,9 @@ class Echo:
         self.seen: list[tuple[int, Any]] = []
         self.fail_at = fail_at
 
+    def wants(self, event: object) -> bool:
+        return isinstance(event, TopOfBook)
+
     def initial_state(self) -> int:
         return 0
 

@@ -1,0 +1,56 @@
+"""Funding-rate arbitrage as an ``agents.base.Strategy``: its snapshot from the agent's views."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from agents.actions import Action
+from agents.base import AccountView, MarketView
+from agents.funding_arb.config import FundingArbConfig
+from agents.funding_arb.logic import decide
+from agents.funding_arb.model import FundingArbState, OpenOrderView, PositionView, Quote, Snapshot
+from core.events import FundingEvent, MarketEvent
+
+
+class FundingArbStrategy:
+    """Carry funding with delta-neutral two-leg units (see ``agents.funding_arb.logic``)."""
+
+    def __init__(self, config: FundingArbConfig) -> None:
+        self.config = config
+        self.agent_id = config.agent_id
+
+    def wants(self, event: MarketEvent) -> bool:
+        """Decide at each funding print (prices in between only update the view)."""
+        return isinstance(event, FundingEvent)
+
+    def initial_state(self) -> FundingArbState:
+        return FundingArbState()
+
+    def snapshot(self, market: MarketView, account: AccountView, now_ns: int) -> Snapshot:
+        quotes: list[Quote] = []
+        for (venue, symbol), top in market.tops.items():
+            mid = (top.bid + top.ask) / 2
+            if mid > 0:
+                quotes.append(Quote(venue, symbol, mid, top.ts_ns, (top.ask - top.bid) / mid))
+        for (venue, symbol), mark in market.marks.items():
+            if (venue, symbol) not in market.tops and mark.mark_price:
+                quotes.append(Quote(venue, symbol, mark.mark_price, mark.ts_ns))
+        for (venue, symbol), bar in market.bars.items():
+            if (venue, symbol) not in market.tops and (venue, symbol) not in market.marks:
+                quotes.append(Quote(venue, symbol, bar.close, bar.ts_ns))
+        return Snapshot(
+            ts_ns=now_ns,
+            budget=account.budget,
+            quotes=tuple(quotes),
+            funding=market.take_funding(),
+            positions=tuple(PositionView(v, s, q) for (v, s), q in account.positions.items() if q),
+            open_orders=tuple(
+                OpenOrderView(o.intent_id, o.venue, o.symbol, o.created_ns)
+                for o in account.open_orders
+            ),
+        )
+
+    def decide(
+        self, state: FundingArbState, snapshot: Snapshot
+    ) -> tuple[FundingArbState, Sequence[Action]]:
+        return decide(state, snapshot, self.config)
