@@ -9,7 +9,7 @@ from agents.base import AccountView, MarketView
 from agents.funding_arb.config import FundingArbConfig
 from agents.funding_arb.logic import decide
 from agents.funding_arb.model import FundingArbState, OpenOrderView, PositionView, Quote, Snapshot
-from core.events import FundingEvent, MarketEvent
+from core.events import Bar, FundingEvent, MarketEvent, MarkEvent, TopOfBook
 
 
 class FundingArbStrategy:
@@ -18,10 +18,24 @@ class FundingArbStrategy:
     def __init__(self, config: FundingArbConfig) -> None:
         self.config = config
         self.agent_id = config.agent_id
+        self._markets = frozenset(
+            (venue, symbol)
+            for venue, markets in config.venues.items()
+            for symbol in (*markets.perps.values(), *markets.spots.values())
+        )
 
     def wants(self, event: MarketEvent) -> bool:
-        """Decide at each funding print (prices in between only update the view)."""
-        return isinstance(event, FundingEvent)
+        """Decide at each funding print and on each price of its markets.
+
+        Prices matter between prints: a leg that failed or filled partly is hedged
+        or unwound at the next decision, not at the next print hours later.
+        """
+        if isinstance(event, FundingEvent):
+            return True
+        return (
+            isinstance(event, TopOfBook | MarkEvent | Bar)
+            and (event.venue, event.symbol) in self._markets
+        )
 
     def initial_state(self) -> FundingArbState:
         return FundingArbState()
