@@ -1,0 +1,249 @@
+"""The backtest: the same cores as a paper run, wired in one process on a simulated clock.
+
+Per market instant (a group of events with the same time), in this order: the
+paper venues apply the events (books, trades, bars, funding, their model
+liquidations), the gateway takes the mids as marks, each agent folds the events
+in and decides, and its orders go through the real gateway service (engine,
+risk checks, WAL on a simulated disk, reservations) to the paper venue. Fills
+are polled from the venues after every instant. Nothing runs concurrently, so a
+run is deterministic for its data, config and seed.
+
+    python -m backtest.runner --data data/binance-2024-08-08/hftbacktest/usdm --agent mm
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from agents.actions import CancelOrder, PlaceOrder  # noqa: E402
+from agents.base import AgentCore, Key, split_by_time  # noqa: E402
+from agents.registry import build_strategy  # noqa: E402
+from core.clock import SimulatedClock  # noqa: E402
+from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config  # noqa: E402
+from core.events import Liquidation, MarketEvent  # noqa: E402
+from core.models import Market  # noqa: E402
+from exchanges.feeds.actor import marks_of  # noqa: E402
+from exchanges.feeds.replay import ReplayFeed  # noqa: E402
+from exchanges.paper.venue import PaperVenue  # noqa: E402
+from gateway.disk import SimulatedDisk  # noqa: E402
+from gateway.engine import GatewayEngine  # noqa: E402
+from gateway.orders import OrderView  # noqa: E402
+from gateway.service import GatewayService  # noqa: E402
+from gateway.wal import Wal  # noqa: E402
+from risk.limits import RiskLimits  # noqa: E402
+
+
+@dataclass
+class AgentTrace:
+    """What one agent did, for the report."""
+
+    inventory: list[tuple[int, str]] = field(default_factory=list)  # (ts_ns, signed position)
+    places: int = 0
+    cancels: int = 0
+    seen_records: int = -1
+
+
+def _positions(account: Any) -> dict[Key, Decimal]:
+    out: dict[Key, Decimal] = {}
+    for key, amount in account.positions.items():
+        venue, _, symbol = key.partition("|")
+        out[(venue, symbol)] = amount
+    return out
+
+
+async def run_backtest(
+    data_dir: Path,
+    agents: Mapping[str, AgentSpec],
+    paper: PaperConfig,
+    limits: RiskLimits,
+    *,
+    symbols: Sequence[str] | None = None,
+) -> dict[str, Any]:
+    """Replay ``data_dir`` through paper venues, the gateway service and ``agents``; return the report."""
+    feed = ReplayFeed(data_dir, symbols=symbols, venues=paper.venues)
+    files = feed.files()
+    start_ns = min((f.first_ns for f in files if f.first_ns is not None), default=0)
+    clock = SimulatedClock(max(start_ns - 1, 0))
+    venues: dict[str, PaperVenue] = {
+        str(name): PaperVenue.from_paper_config(name, clock, paper) for name in paper.venues
+    }
+    markets: dict[tuple[str, str], Market] = {
+        (name, symbol): m for name, v in venues.items() for symbol, m in v.markets().items()
+    }
+    engine = GatewayEngine(markets, limits, clock)
+    service = GatewayService(
+        engine=engine, wal=Wal("wal", disk=SimulatedDisk()), venues=dict(venues), clock=clock
+    )
+    await service.recover()
+    service.set_budgets({agent_id: spec.budget for agent_id, spec in agents.items()})
+    cores = {
+        agent_id: AgentCore(build_strategy(spec.kind, {"agent_id": agent_id, **spec.config}))
+        for agent_id, spec in agents.items()
+    }
+    traces = {agent_id: AgentTrace() for agent_id in agents}
+    events = 0
+    instants = 0
+    liquidations = 0
+    began = time.perf_counter()
+    for batch in feed.batches(4096):
+        for group in split_by_time(batch):
+            ts = group[0].ts_ns
+            clock.advance_to(max(ts, clock.now_ns()))
+            generated: list[MarketEvent] = []
+            for name, venue in venues.items():
+                mine = [e for e in group if e.venue == name]
+                if mine:
+                    generated.extend(venue.on_market_events(mine))
+            liquidations += sum(isinstance(e, Liquidation) for e in generated)
+            prices = marks_of(group)
+            if prices:
+                service.mark(prices)
+            seen = [*generated, *group] if generated else list(group)
+            for agent_id, core in cores.items():
+                await _decide(service, core, seen, traces[agent_id])
+            await service.poll_fills()
+            events += len(group)
+            instants += 1
+    for agent_id, core in cores.items():
+        for action in core.stop():
+            if isinstance(action, CancelOrder):
+                await service.cancel(agent_id, action.intent_id)
+    await service.poll()
+    elapsed = time.perf_counter() - began
+    snapshot = engine.snapshot()
+    report: dict[str, Any] = {
+        "data_dir": str(data_dir),
+        "events": events,
+        "instants": instants,
+        "model_liquidations": liquidations,
+        "elapsed_s": round(elapsed, 3),
+        "events_per_s": round(events / elapsed) if elapsed else None,
+        "breaker": str(snapshot.breaker),
+        "venue_conservation_errors": sum(len(v.check_conservation()) for v in venues.values()),
+        "agents": {},
+    }
+    for agent_id, core in cores.items():
+        view = snapshot.agents.get(agent_id)
+        orders = [o for o in snapshot.orders if o.agent_id == agent_id]
+        report["agents"][agent_id] = _agent_report(core, view, orders, traces[agent_id])
+    return report
+
+
+async def _decide(
+    service: GatewayService,
+    core: AgentCore[Any, Any],
+    events: Sequence[MarketEvent],
+    trace: AgentTrace,
+) -> None:
+    if (
+        trace.seen_records != service.stats.records
+    ):  # the gateway logged something: refresh the view
+        account = service.agent_account(
+            core.agent_id, [o.intent_id for o in core.account.open_orders]
+        )
+        core.on_account(
+            account.orders, _positions(account), account.budget, account.free, account.breaker
+        )
+        trace.seen_records = service.stats.records
+    for action in core.on_events(events):
+        if isinstance(action, PlaceOrder):
+            result = await service.submit(action.intent)
+            core.on_placed(action, result.order, result.denial.message if result.denial else None)
+            trace.places += 1
+        else:
+            answer = await service.cancel(core.agent_id, action.intent_id)
+            core.on_canceled(action, answer if isinstance(answer, OrderView) else None)
+            trace.cancels += 1
+    position = sum(core.account.positions.values(), Decimal(0))
+    if not trace.inventory or trace.inventory[-1][1] != str(position):
+        trace.inventory.append((events[-1].ts_ns, str(position)))
+
+
+def _agent_report(
+    core: AgentCore[Any, Any], view: Any, orders: list[OrderView], trace: AgentTrace
+) -> dict[str, Any]:
+    filled = [o for o in orders if o.filled > 0]
+    buys = [o for o in filled if o.side == "buy" and o.average_price is not None]
+    sells = [o for o in filled if o.side == "sell" and o.average_price is not None]
+
+    def vwap(side: list[OrderView]) -> Decimal | None:
+        amount = sum((o.filled for o in side), Decimal(0))
+        if not amount:
+            return None
+        return (
+            sum((o.filled * o.average_price for o in side if o.average_price), Decimal(0)) / amount
+        )
+
+    buy_px, sell_px = vwap(buys), vwap(sells)
+    inventories = [Decimal(q) for _, q in trace.inventory] or [Decimal(0)]
+    return {
+        "decisions": core.metrics.decisions,
+        "orders": len(orders),
+        "cancels": trace.cancels,
+        "denied": core.metrics.denied,
+        "errors": core.metrics.errors,
+        "filled_orders": len(filled),
+        "bought": str(sum((o.filled for o in buys), Decimal(0))),
+        "sold": str(sum((o.filled for o in sells), Decimal(0))),
+        "avg_buy": str(buy_px) if buy_px else None,
+        "avg_sell": str(sell_px) if sell_px else None,
+        "spread_captured": str(sell_px - buy_px) if buy_px and sell_px else None,
+        "inventory_min": str(min(inventories)),
+        "inventory_max": str(max(inventories)),
+        "inventory_changes": len(trace.inventory),
+        "fees": {k: str(v) for k, v in view.fees.items()} if view else {},
+        "funding": {k: str(v) for k, v in view.funding.items()} if view else {},
+        "realized": str(view.realized) if view else "0",
+        "unrealized": str(view.unrealized) if view else "0",
+        "pnl": str(view.pnl) if view else "0",
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", default=str(ROOT / "configs" / "backtest.toml"))
+    parser.add_argument("--data", help="data directory (default: the config's paper.data_dir)")
+    parser.add_argument(
+        "--agent", action="append", help="run only these agents of the config (repeatable)"
+    )
+    parser.add_argument(
+        "--symbols", help="comma-separated symbols or bases to replay (default: all)"
+    )
+    args = parser.parse_args(argv)
+    config = load_config(args.config, SwarmConfig)
+    agents = {
+        k: v for k, v in config.agents.items() if v.enabled and (not args.agent or k in args.agent)
+    }
+    data = Path(args.data or config.paper.data_dir)
+    if not data.is_absolute() and not data.exists():
+        data = ROOT / data
+    g = config.gateway
+    limits = RiskLimits(
+        max_order_notional=g.max_order_notional,
+        max_position_notional=g.max_position_notional,
+        max_orders_per_window=g.max_orders_per_minute,
+        price_band_bps=g.price_band_bps,
+    )
+    symbols = args.symbols.split(",") if args.symbols else None
+    report = asyncio.run(run_backtest(data, agents, config.paper, limits, symbols=symbols))
+    print(json.dumps(report, default=str, sort_keys=True))
+    return 0 if report["venue_conservation_errors"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
