@@ -1,6 +1,6 @@
 """Swarm's entry point: parse the command line and dispatch to ``cli/``.
 
-python main.py --paper [--no-tui] [--speed max|N] [--duration S] [--json] [--data DIR]
+python main.py --paper [--no-tui] [--lockstep] [--speed max|N] [--duration S] [--json] [--data DIR]
 python main.py record --venue binance --symbols BTC/USDT:USDT --duration 60 --out DIR
 """
 
@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--no-tui", action="store_true", help="no live console (for scripts and CI)"
+    )
+    parser.add_argument(
+        "--lockstep",
+        action="store_true",
+        help="replay one market instant at a time, waiting for every actor, on market time: "
+        "deterministic and equal to `python -m backtest.runner` over the same data (slower)",
     )
     parser.add_argument(
         "--json", action="store_true", help="print a final JSON summary as the last line"

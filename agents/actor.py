@@ -65,15 +65,19 @@ class AgentActor:
             account.orders, _positions(account), account.budget, account.free, account.breaker
         )
 
-    async def on_market_events(self, events: Sequence[MarketEvent]) -> int:
+    async def on_market_events(
+        self, events: Sequence[MarketEvent], one_instant: bool = False
+    ) -> int:
+        """Decide on ``events``: once per market instant, or once for all with ``one_instant``.
+
+        Each decision's orders are acknowledged by the gateway before the next decision.
+        """
         await self._ready
         self._batches += 1
         if self._batches % self._refresh_every == 0:
             await self._refresh_quietly()
         sent = 0
-        for group in split_by_time(
-            events
-        ):  # one decision per market instant, its orders sent before the next
+        for group in [events] if one_instant else split_by_time(events):
             actions = self._core.on_events(group)
             await self._execute(actions)
             sent += len(actions)

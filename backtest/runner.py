@@ -114,7 +114,7 @@ async def run_backtest(
             seen = [*generated, *group] if generated else list(group)
             for agent_id, core in cores.items():
                 await _decide(service, core, seen, traces[agent_id])
-            await service.poll_fills()
+            await service.poll()
             events += len(group)
             instants += 1
     for agent_id, core in cores.items():

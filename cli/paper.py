@@ -94,8 +94,13 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             max_in_flight=config.replay.max_in_flight_batches,
             duration_s=args.duration,
             venues=tuple(config.paper.venues),
+            lockstep=args.lockstep,
         )
-        gateway, pushers = start_trading(config, agents, create_actor) if agents else (None, {})
+        gateway, pushers = (
+            start_trading(config, agents, create_actor, lockstep=args.lockstep)
+            if agents
+            else (None, {})
+        )
         ref = feed.run.remote(clients, pushers, gateway)
         try:
             if args.no_tui or args.json:
@@ -155,7 +160,7 @@ def enabled_agents(config: SwarmConfig, config_path: str) -> dict[str, Any]:
 
 
 def start_trading(
-    config: SwarmConfig, agents: dict[str, Any], create_actor: Any
+    config: SwarmConfig, agents: dict[str, Any], create_actor: Any, *, lockstep: bool = False
 ) -> tuple[Any, dict[str, Any]]:
     """Start the gateway (fresh state for this run) and the agents; set their budgets."""
     import time as _time
@@ -177,7 +182,12 @@ def start_trading(
     # (resuming a paper run needs the paper venues' state too: not yet).
     run_dir = ROOT / config.state.dir / _time.strftime("run-%Y%m%dT%H%M%SZ", _time.gmtime())
     settings = GatewaySettings(
-        state_dir=str(run_dir), venues=tuple(config.paper.venues), limits=limits
+        state_dir=str(run_dir),
+        venues=tuple(config.paper.venues),
+        limits=limits,
+        # Lockstep: time is the replay's and fills are polled after each instant.
+        clock="market" if lockstep else "real",
+        poll_interval_s=None if lockstep else 0.05,
     )
     create_actor("gateway", "gateway", GatewayActor, settings)
     gateway = GatewayClient(deadline_s=60)

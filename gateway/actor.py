@@ -34,11 +34,11 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
-from core.clock import RealClock
+from core.clock import RealClock, SimulatedClock
 from core.config import ConfigModel
 from core.errors import GatewayNotReady, HaltError
 from gateway.crashpoints import CrashPoints
@@ -61,7 +61,10 @@ class GatewaySettings(ConfigModel):
     venues: tuple[str, ...]
     limits: RiskLimits = RiskLimits()
     engine: EngineConfig = EngineConfig()
-    poll_interval_s: float = Field(default=0.05, gt=0)
+    poll_interval_s: float | None = Field(default=0.05, gt=0)
+    """Background polling of fills and unresolved orders; None: only when ``poll`` is called (lockstep)."""
+    clock: Literal["real", "market"] = "real"
+    """``market``: time is the replay's, set by the feed through ``set_time`` (lockstep replays)."""
     venue_timeout_s: float = Field(default=5.0, gt=0)
     audit: bool = True
 
@@ -85,6 +88,7 @@ class GatewayActor:
         self._audit: Any = None
         loop = asyncio.get_running_loop()
         self._poller: asyncio.Task[None] | None = None
+        self._market_clock = SimulatedClock()
         self._recovery = loop.create_task(self._recover())
 
     # -- RECOVERY -------------------------------------------------------------
@@ -106,7 +110,7 @@ class GatewayActor:
             for name, venue in venues.items():
                 for symbol, market in (await venue.load_markets()).items():
                     markets[(name, symbol)] = market
-            clock = RealClock()
+            clock = RealClock() if settings.clock == "real" else self._market_clock
             state_dir = Path(settings.state_dir)
             state_dir.mkdir(parents=True, exist_ok=True)
             engine = GatewayEngine(markets, settings.limits, clock, config=settings.engine)
@@ -122,7 +126,8 @@ class GatewayActor:
             await service.recover()
             self._service = service
             self._ready_ns = time.time_ns()
-            self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
+            if settings.poll_interval_s is not None:
+                self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
             log.info("gateway ready in %.3f s", (self._ready_ns - self._started_ns) / 1e9)
         except Exception as exc:  # a halt: keep the actor up so the operator can read why
             self._error = f"{type(exc).__name__}: {exc}"
@@ -140,8 +145,9 @@ class GatewayActor:
             return None
 
     async def _poll_forever(self) -> None:
+        interval = self._settings.poll_interval_s or 0.05
         while True:
-            await asyncio.sleep(self._settings.poll_interval_s)
+            await asyncio.sleep(interval)
             service = self._service
             if service is None:
                 continue
@@ -175,8 +181,14 @@ class GatewayActor:
     async def set_budgets(self, budgets: Mapping[str, Decimal]) -> None:
         self._ready().set_budgets(budgets)
 
-    async def mark(self, prices: Mapping[tuple[str, str], Decimal]) -> None:
-        self._ready().mark(prices)
+    async def mark(
+        self, prices: Mapping[tuple[str, str], Decimal], ts_ns: int | None = None
+    ) -> None:
+        """Take reference prices; with ``ts_ns``, move the market clock there first (lockstep)."""
+        if ts_ns is not None:
+            await self.set_time(ts_ns)
+        if prices:
+            self._ready().mark(prices)
 
     async def kill(self, operator: str, detail: str = "") -> str:
         return self._ready().kill(operator, detail)
@@ -185,7 +197,15 @@ class GatewayActor:
         return self._ready().reset(operator, detail)
 
     async def poll(self) -> dict[str, int]:
-        return await self._ready().poll()
+        counts = await self._ready().poll()
+        if self._audit is not None and self._settings.poll_interval_s is None:
+            self._audit.flush()
+        return counts
+
+    async def set_time(self, ts_ns: int) -> None:
+        """Move the market clock (``clock = "market"``) to ``ts_ns``; never backwards."""
+        if ts_ns > self._market_clock.now_ns():
+            self._market_clock.advance_to(ts_ns)
 
     # -- VIEWS ----------------------------------------------------------------
 

@@ -100,8 +100,8 @@ class GatewayClient:
     def set_budgets(self, budgets: Mapping[str, Decimal]) -> None:
         self._call("set_budgets", dict(budgets))
 
-    def mark(self, prices: Mapping[tuple[str, str], Decimal]) -> None:
-        self._call("mark", dict(prices))
+    def mark(self, prices: Mapping[tuple[str, str], Decimal], ts_ns: int | None = None) -> None:
+        self._call("mark", dict(prices), ts_ns)
 
     def kill(self, operator: str, detail: str = "") -> str:
         state: str = self._call("kill", operator, detail)
@@ -110,6 +110,9 @@ class GatewayClient:
     def reset(self, operator: str, detail: str = "") -> str:
         state: str = self._call("reset", operator, detail)
         return state
+
+    def set_time(self, ts_ns: int) -> None:
+        self._call("set_time", ts_ns)
 
     def poll(self) -> dict[str, int]:
         counts: dict[str, int] = self._call("poll")

@@ -56,6 +56,7 @@ class FeedActor:
         max_in_flight: int,
         duration_s: float | None = None,
         venues: tuple[str, ...] | None = None,
+        lockstep: bool = False,
     ) -> None:
         self._feed = ReplayFeed(data_dir, venues=venues)
         self._data_dir = data_dir
@@ -63,6 +64,7 @@ class FeedActor:
         self._batch_size = batch_size
         self._max_in_flight = max_in_flight
         self._duration_s = duration_s
+        self._lockstep = lockstep
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._summary: dict[str, Any] | None = None
@@ -100,6 +102,11 @@ class FeedActor:
                     stopped_by = "duration"
                     break
                 pacer.wait_until(batch[-1].ts_ns)
+                if self._lockstep:
+                    self._step(batch, venues, agents, gateway)
+                    self._pushed += len(batch)
+                    self._market_ns = batch[-1].ts_ns
+                    continue
                 by_venue: dict[str, list[MarketEvent]] = defaultdict(list)
                 for event in batch:
                     by_venue[event.venue].append(event)
@@ -128,6 +135,40 @@ class FeedActor:
                 agent.drain()
             self._summary = self._make_summary(stopped_by)
             return self._summary
+
+    def _step(
+        self,
+        batch: Sequence[MarketEvent],
+        venues: dict[str, VenueClient],
+        agents: dict[str, EventPusher],
+        gateway: Any,
+    ) -> None:
+        """Replay ``batch`` one market instant at a time, waiting for every actor: deterministic.
+
+        Per instant, as ``backtest.runner`` does it: the venues apply the events, the
+        gateway's clock and marks move, each agent decides on the events and the
+        venues' liquidations of that instant (its orders acknowledged before the
+        next agent), then the gateway polls fills.
+        """
+        import ray
+
+        from agents.base import split_by_time
+
+        for group in split_by_time(batch):
+            generated: list[MarketEvent] = []
+            for name, client in venues.items():
+                mine = [e for e in group if e.venue == name]
+                if mine:
+                    generated.extend(
+                        self._count_generated(ray.get(client.handle.on_market_events.remote(mine)))
+                    )
+            if gateway is not None:
+                gateway.mark(marks_of(group), group[0].ts_ns)
+            seen = [*generated, *group] if generated else list(group)
+            for agent in agents.values():
+                ray.get(agent.handle.on_market_events.remote(seen, True))
+            if gateway is not None and agents:
+                gateway.poll()
 
     def stop(self) -> None:
         self._stop.set()
