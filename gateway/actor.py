@@ -67,6 +67,8 @@ class GatewaySettings(ConfigModel):
     """``market``: time is the replay's, set by the feed through ``set_time`` (lockstep replays)."""
     venue_timeout_s: float = Field(default=5.0, gt=0)
     audit: bool = True
+    audit_flush_s: float = Field(default=1.0, gt=0)
+    """How often the audit projection is written (bigger batches cost the order path less)."""
 
 
 def _die(point: str) -> None:
@@ -146,6 +148,7 @@ class GatewayActor:
 
     async def _poll_forever(self) -> None:
         interval = self._settings.poll_interval_s or 0.05
+        last_flush = time.monotonic()
         while True:
             await asyncio.sleep(interval)
             service = self._service
@@ -153,7 +156,11 @@ class GatewayActor:
                 continue
             try:
                 await service.poll()
-                if self._audit is not None:  # off the event loop: a flush may take tens of ms
+                due = time.monotonic() - last_flush >= self._settings.audit_flush_s
+                if (
+                    self._audit is not None and due
+                ):  # off the event loop: a flush may take tens of ms
+                    last_flush = time.monotonic()
                     await asyncio.get_running_loop().run_in_executor(None, self._audit.flush)
             except Exception:  # housekeeping must go on; the error is in the log
                 log.exception("gateway poll failed")
