@@ -54,7 +54,7 @@ class AgentActor:
         self._client = GatewayClient(deadline_s=30)
         self._refresh_every = max(1, refresh_every)
         self._batches = 0
-        self._ready = asyncio.get_running_loop().create_task(self.refresh())
+        self._ready = asyncio.get_running_loop().create_task(self._refresh_quietly())
 
     async def refresh(self) -> None:
         """Rebuild the account view from the gateway."""
