@@ -17,9 +17,11 @@ def _market_time(ns: int) -> str:
 
 
 def render_progress(
-    progress: dict[str, Any], venues: dict[str, dict[str, Any]] | None = None
+    progress: dict[str, Any],
+    venues: dict[str, dict[str, Any]] | None = None,
+    trading: dict[str, Any] | None = None,
 ) -> Group:
-    """Return the console's frame for the feed's ``progress`` and the venues' stats."""
+    """Return the console's frame: the feed's ``progress``, the venues' stats, the gateway's agents."""
     feed = progress.get("feed", {})
     elapsed = progress.get("elapsed_s") or 0.0
     rate = progress["events"] / elapsed if elapsed else 0.0
@@ -31,14 +33,29 @@ def render_progress(
     head.add_row("model liquidations", str(progress.get("generated", {}).get("liquidations", 0)))
     parts: list[Any] = [Panel(head, title="feed")]
     if venues:
-        table = Table(title="venues")
-        keys = sorted(
-            {k for stats in venues.values() for k, v in stats.items() if isinstance(v, int)}
+        table = Table(title="paper venues")
+        columns = (
+            ("books", "books_seen"),
+            ("bars", "bars"),
+            ("trades", "trades"),
+            ("funding", "funding_events"),
+            ("orders", "orders"),
+            ("fills", "fills"),
+            ("liquidations", "model_liquidations"),
         )
         table.add_column("venue")
-        for key in keys:
-            table.add_column(key, justify="right")
+        for title, _ in columns:
+            table.add_column(title, justify="right")
         for name, stats in venues.items():
-            table.add_row(name, *(str(stats.get(k, "")) for k in keys))
+            table.add_row(name, *(str(stats.get(key, 0)) for _, key in columns))
+        parts.append(table)
+    if trading:
+        table = Table(title=f"gateway: breaker {trading['breaker']}, WAL at {trading['wal']}")
+        columns = ("budget", "orders", "open", "filled", "fees", "pnl")
+        table.add_column("agent")
+        for column in columns:
+            table.add_column(column, justify="right")
+        for agent_id, row in trading["agents"].items():
+            table.add_row(agent_id, *(row[c] for c in columns))
         parts.append(table)
     return Group(*parts)

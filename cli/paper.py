@@ -106,7 +106,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             if args.no_tui or args.json:
                 ray.get(ref)
             else:
-                _watch(ref, feed, clients, render_progress)
+                _watch(ref, feed, clients, render_progress, gateway)
         except KeyboardInterrupt:
             print("stopping: the feed ends after its batch in flight", file=sys.stderr)
             feed.stop.remote()
@@ -248,7 +248,7 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _watch(ref: Any, feed: Any, clients: dict[str, Any], render: Any) -> None:
+def _watch(ref: Any, feed: Any, clients: dict[str, Any], render: Any, gateway: Any = None) -> None:
     import ray
     from rich.live import Live
 
@@ -256,10 +256,35 @@ def _watch(ref: Any, feed: Any, clients: dict[str, Any], render: Any) -> None:
         while True:
             ready, _ = ray.wait([ref], timeout=0.25)
             progress = ray.get(feed.progress.remote())
-            live.update(render(progress, {name: c.stats() for name, c in clients.items()}))
+            trading = _trading_view(gateway) if gateway is not None else None
+            live.update(render(progress, {name: c.stats() for name, c in clients.items()}, trading))
             if ready:
                 return
             time.sleep(0.25)
+
+
+def _trading_view(gateway: Any) -> dict[str, Any]:
+    """The gateway's view of the agents for the console: per agent orders, fills, P&L; the breaker."""
+    snapshot = gateway.snapshot()
+    status = gateway.status()
+    agents: dict[str, dict[str, str]] = {}
+    for agent_id, view in snapshot.agents.items():
+        if agent_id.startswith("_"):
+            continue
+        orders = [o for o in snapshot.orders if o.agent_id == agent_id]
+        agents[agent_id] = {
+            "budget": f"{view.budget:,.0f}",
+            "orders": str(len(orders)),
+            "open": str(sum(1 for o in orders if not o.state.is_terminal)),
+            "filled": str(sum(1 for o in orders if o.filled > 0)),
+            "fees": f"{sum(view.fees.values()):,.2f}",
+            "pnl": f"{view.pnl:,.2f}",
+        }
+    return {
+        "breaker": str(snapshot.breaker),
+        "wal": status.get("wal_committed_seq"),
+        "agents": agents,
+    }
 
 
 def report_error(exc: SwarmError) -> int:

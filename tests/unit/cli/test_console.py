@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+from rich.console import Console
+
+from cli.console import render_progress
+
+
+def test_render_progress_when_trading_then_shows_feed_venues_and_agents() -> None:
+    progress = {
+        "events": 1536,
+        "elapsed_s": 2.0,
+        "market_time_ns": 1_670_915_280_000_000_000,
+        "feed": {"gaps": 0, "funding_events": 3},
+        "generated": {"liquidations": 5},
+    }
+    venues = {"bybit": {"books_seen": 2, "bars": 855, "orders": 315, "fills": 4}}
+    trading = {
+        "breaker": "closed",
+        "wal": 812,
+        "agents": {
+            "mm": {
+                "budget": "30,000",
+                "orders": "315",
+                "open": "2",
+                "filled": "4",
+                "fees": "0.14",
+                "pnl": "0.45",
+            }
+        },
+    }
+    console = Console(record=True, width=120)
+    console.print(render_progress(progress, venues, trading))
+    text = console.export_text()
+    assert "2022-12-13 07:08:00 UTC" in text and "1,536 (768/s)" in text
+    assert "bybit" in text and "855" in text
+    assert "breaker closed" in text and "mm" in text and "0.45" in text
