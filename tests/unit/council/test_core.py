@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from allocator.empirical import AllocatorConfig
+from core.errors import InvalidValue
+from council.core import CouncilConfig, CouncilCore, VoteKind
+
+D = Decimal
+H = 3_600 * 1_000_000_000
+
+
+def council(**overrides: object) -> CouncilCore:
+    fields: dict[str, object] = {
+        "capital": D(90_000),
+        "period_ns": H,
+        "edge_window": 5,
+        "cooling_ns": 10 * H,
+        "allocator": AllocatorConfig(min_history=3, max_turnover=1.0),
+    }
+    fields.update(overrides)
+    return CouncilCore(CouncilConfig(**fields), ("a", "b", "c"))  # type: ignore[arg-type]
+
+
+BUDGETS = {"a": D(30_000), "b": D(30_000), "c": D(30_000)}
+
+
+def test_on_time_when_between_boundaries_then_no_decision() -> None:
+    core = council()
+    assert core.on_time(0, {"a": D(100)}, BUDGETS) is None  # first sample
+    assert core.on_time(H // 2, {"a": D(100)}, BUDGETS) is None
+    assert core.on_time(H, {"a": D(101)}, BUDGETS) is not None
+
+
+def test_reweight_when_warming_up_then_equal_weights_and_budgets_split_capital() -> None:
+    core = council(allocator=AllocatorConfig(min_history=100))
+    core.on_time(0, {a: D(30_000) for a in "abc"}, BUDGETS)
+    decision = core.on_time(H, {a: D(30_000) for a in "abc"}, BUDGETS)
+    assert decision is not None and decision.allocation is not None
+    assert str(decision.allocation.reason) == "equal_weight_warmup"
+    assert decision.budgets is not None
+    assert len(set(decision.budgets.values())) == 1
+    assert sum(decision.budgets.values()) <= D(90_000)
+    assert decision.log_payload()["allocation"]["reason"] == "equal_weight_warmup"
+
+
+def test_reweight_when_one_agent_earns_steadily_then_it_gets_the_most_capital() -> None:
+    core = council(edge_window=50)
+    equity = {"a": D(30_000), "b": D(30_000), "c": D(30_000)}
+    core.on_time(0, equity, BUDGETS)
+    decision = None
+    for t in range(1, 40):
+        equity = {
+            "a": equity["a"] * D("1.002"),  # a steady small edge
+            "b": equity["b"] * (D("1.01") if t % 2 else D("0.99")),  # noise, no edge
+            "c": equity["c"] * (D("1.004") if t % 3 else D("0.99")),
+        }
+        decision = core.on_time(t * H, equity, BUDGETS)
+    assert decision is not None and decision.budgets is not None
+    assert decision.budgets["a"] == max(decision.budgets.values())
+    assert sum(decision.budgets.values()) <= D(90_000)
+
+
+def test_votes_when_drawdown_past_limit_then_paused_then_resumed_after_cooling() -> None:
+    core = council(max_drawdown=D("0.1"))
+    core.on_time(0, {"a": D(30_000), "b": D(30_000), "c": D(30_000)}, BUDGETS)
+    decision = core.on_time(H, {"a": D(26_000), "b": D(30_000), "c": D(30_000)}, BUDGETS)
+    assert decision is not None
+    [vote] = decision.votes
+    assert (
+        vote.agent_id == "a" and vote.kind is VoteKind.PAUSE and vote.inputs["drawdown"] == "4000"
+    )
+    assert (
+        decision.budgets is not None and decision.budgets["a"] == 0
+    )  # a paused agent gets no new capital
+    for t in range(2, 12):
+        decision = core.on_time(t * H, {"a": D(26_000), "b": D(30_000), "c": D(30_000)}, BUDGETS)
+        assert decision is not None
+        if decision.votes:
+            break
+    assert decision is not None and decision.votes[0].kind is VoteKind.RESUME
+
+
+def test_votes_when_negative_edge_over_window_then_paused_with_inputs() -> None:
+    core = council(edge_window=3, max_drawdown=D("0.9"))
+    core.on_time(0, {"a": D(100), "b": D(100), "c": D(100)}, BUDGETS)
+    votes = []
+    for t, value in enumerate(("99", "98", "97", "96"), start=1):
+        decision = core.on_time(t * H, {"a": D(value), "b": D(100), "c": D(100)}, BUDGETS)
+        assert decision is not None
+        votes.extend(decision.votes)
+    assert [(v.agent_id, v.kind, v.reason) for v in votes] == [
+        ("a", VoteKind.PAUSE, "negative edge over the window")
+    ]
+
+
+def test_council_when_no_agents_then_invalid_value() -> None:
+    with pytest.raises(InvalidValue, match="agents"):
+        CouncilCore(CouncilConfig(capital=D(1)), ())
