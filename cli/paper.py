@@ -241,6 +241,7 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
         "agents": per_agent,
         "gateway": {
             "breaker": status.get("breaker"),
+            "state_dir": status.get("state_dir"),
             "wal_records": status.get("wal_committed_seq"),
             "orders": len(snapshot.orders),
             "counters": snapshot.counters,

@@ -205,7 +205,9 @@ class GatewayActor:
 
     async def poll(self) -> dict[str, int]:
         counts = await self._ready().poll()
-        if self._audit is not None and self._settings.poll_interval_s is None:
+        if (
+            self._audit is not None
+        ):  # an explicit poll (lockstep, shutdown) leaves the projection current
             self._audit.flush()
         return counts
 
@@ -233,6 +235,7 @@ class GatewayActor:
             "error": self._error,
             "started_ns": self._started_ns,
             "ready_ns": self._ready_ns,
+            "state_dir": self._settings.state_dir,
         }
         if service is None and self._error is not None:
             status["breaker"] = "open"  # halted before it could accept a single order

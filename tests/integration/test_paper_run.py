@@ -43,6 +43,33 @@ def test_paper_when_embedded_data_at_max_speed_then_json_summary_last_line() -> 
     assert summary["gateway"]["breaker"] == "closed"
     counters = summary["gateway"]["counters"]
     assert counters["intents"] == counters["results"] == summary["gateway"]["orders"]
+    # The audit store the gateway wrote equals a rebuild from its WAL alone, table by table.
+    state = Path(summary["gateway"]["state_dir"])
+    rebuilt = state / "rebuilt.duckdb"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway.audit",
+            "rebuild",
+            "--wal",
+            str(state / "wal"),
+            "--db",
+            str(rebuilt),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    counts = json.loads(done.stdout.strip().splitlines()[-1])["tables"]
+    import duckdb
+
+    with duckdb.connect(str(state / "audit.duckdb"), read_only=True) as live:
+        for table, count in counts.items():
+            assert live.execute(f"select count(*) from {table}").fetchone() == (count,), table
+    assert counts["wal_records"] == summary["gateway"]["wal_records"]
 
 
 def test_paper_when_binance_books_then_rebuilt_books_and_counts() -> None:
