@@ -32,9 +32,10 @@ from agents.actions import CancelOrder, PlaceOrder  # noqa: E402
 from agents.base import AgentCore, Key, split_by_time  # noqa: E402
 from agents.registry import build_strategy  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
-from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config  # noqa: E402
+from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config, validate_config  # noqa: E402
 from core.events import Liquidation, MarketEvent  # noqa: E402
 from core.models import Market  # noqa: E402
+from council.core import CouncilConfig, CouncilCore, VoteKind  # noqa: E402
 from exchanges.feeds.actor import marks_of  # noqa: E402
 from exchanges.feeds.replay import ReplayFeed  # noqa: E402
 from exchanges.paper.venue import PaperVenue  # noqa: E402
@@ -71,6 +72,7 @@ async def run_backtest(
     limits: RiskLimits,
     *,
     symbols: Sequence[str] | None = None,
+    council: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Replay ``data_dir`` through paper venues, the gateway service and ``agents``; return the report."""
     feed = ReplayFeed(data_dir, symbols=symbols, venues=paper.venues)
@@ -94,6 +96,11 @@ async def run_backtest(
         for agent_id, spec in agents.items()
     }
     traces = {agent_id: AgentTrace() for agent_id in agents}
+    board = (
+        CouncilCore(validate_config(council, CouncilConfig, "[council.config]"), tuple(agents))
+        if council is not None
+        else None
+    )
     events = 0
     instants = 0
     liquidations = 0
@@ -115,6 +122,8 @@ async def run_backtest(
             for agent_id, core in cores.items():
                 await _decide(service, core, seen, traces[agent_id])
             await service.poll()
+            if board is not None:
+                await _council(service, board, cores, ts)
             events += len(group)
             instants += 1
     for agent_id, core in cores.items():
@@ -132,9 +141,15 @@ async def run_backtest(
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events / elapsed) if elapsed else None,
         "breaker": str(snapshot.breaker),
+        "gateway_counters": dict(snapshot.counters),
         "venue_conservation_errors": sum(len(v.check_conservation()) for v in venues.values()),
         "agents": {},
     }
+    if board is not None:
+        report["council"] = {
+            "decisions": len(board.history),
+            "history": [d.log_payload() for d in board.history],
+        }
     for agent_id, core in cores.items():
         view = snapshot.agents.get(agent_id)
         orders = [o for o in snapshot.orders if o.agent_id == agent_id]
@@ -170,6 +185,31 @@ async def _decide(
     position = sum(core.account.positions.values(), Decimal(0))
     if not trace.inventory or trace.inventory[-1][1] != str(position):
         trace.inventory.append((events[-1].ts_ns, str(position)))
+
+
+async def _council(
+    service: GatewayService,
+    board: CouncilCore,
+    cores: Mapping[str, AgentCore[Any, Any]],
+    ts_ns: int,
+) -> None:
+    """What the council actor does on a tick, in process: decide, log with the budgets, apply votes."""
+    snapshot = service.engine.snapshot()
+    pnls = {a: v.pnl for a, v in snapshot.agents.items() if a in cores}
+    budgets = {a: v.budget for a, v in snapshot.agents.items() if a in cores}
+    decision = board.on_time(ts_ns, pnls, budgets)
+    if decision is None:
+        return
+    service.log_council(decision.log_payload(), decision.budgets)
+    for vote in decision.votes:
+        core = cores[vote.agent_id]
+        if vote.kind is VoteKind.PAUSE:
+            for action in core.pause(vote.reason):
+                if isinstance(action, CancelOrder):
+                    answer = await service.cancel(core.agent_id, action.intent_id)
+                    core.on_canceled(action, answer if isinstance(answer, OrderView) else None)
+        else:
+            core.resume()
 
 
 def _agent_report(
@@ -240,7 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         price_band_bps=g.price_band_bps,
     )
     symbols = args.symbols.split(",") if args.symbols else None
-    report = asyncio.run(run_backtest(data, agents, config.paper, limits, symbols=symbols))
+    council = config.council.config if config.council.enabled else None
+    report = asyncio.run(
+        run_backtest(data, agents, config.paper, limits, symbols=symbols, council=council)
+    )
     print(json.dumps(report, default=str, sort_keys=True))
     return 0 if report["venue_conservation_errors"] == 0 else 1
 

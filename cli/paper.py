@@ -67,6 +67,11 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     files = ReplayFeed(data_dir).files()
     venues_in_data = sorted({f.venue for f in files if f.venue})
     agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts too
+    if config.council.enabled:  # so does a bad council config
+        from core.config import validate_config
+        from council.core import CouncilConfig
+
+        validate_config(config.council.config, CouncilConfig, f"{args.config} [council.config]")
 
     import ray
 
@@ -101,7 +106,8 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             if agents
             else (None, {})
         )
-        ref = feed.run.remote(clients, pushers, gateway)
+        council = start_council(config, agents, create_actor) if agents else None
+        ref = feed.run.remote(clients, pushers, gateway, council)
         try:
             if args.no_tui or args.json:
                 ray.get(ref)
@@ -116,6 +122,8 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             raise cause from None
         agent_summary = finish_trading(gateway, pushers) if gateway is not None else {}
+        if council is not None:
+            agent_summary["council"] = council_summary(council.history())
         stats = {name: client.stats() for name, client in clients.items()}
         conservation = {name: client.check_conservation() for name, client in clients.items()}
     finally:
@@ -207,6 +215,36 @@ def start_trading(
         for agent_id, spec in agents.items()
     }
     return gateway, pushers
+
+
+def start_council(config: SwarmConfig, agents: dict[str, Any], create_actor: Any) -> Any:
+    """Start the council when the config enables it; return its client (None when off)."""
+    if not config.council.enabled:
+        return None
+    from council.actor import CouncilActor, CouncilClient
+
+    handle = create_actor(
+        "council", "council", CouncilActor, dict(config.council.config), tuple(agents)
+    )
+    return CouncilClient(handle)
+
+
+def council_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """The council's decisions for the summary: every reweighting with its reason, every vote."""
+    return {
+        "decisions": len(history),
+        "reweights": [
+            {
+                "ts_ns": d["ts_ns"],
+                "budgets": d["budgets"],
+                "reason": (d["allocation"] or {}).get("reason"),
+                "weights": (d["allocation"] or {}).get("weights"),
+            }
+            for d in history
+            if d["budgets"]
+        ],
+        "votes": [dict(v, ts_ns=d["ts_ns"]) for d in history for v in d["votes"]],
+    }
 
 
 def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:

@@ -38,6 +38,8 @@ POLICIES: dict[str, ActorPolicy] = {
     "gateway": ActorPolicy(max_restarts=-1, max_concurrency=256, lifetime="detached"),
     # An agent decides one batch at a time (async actor, one call at a time); Ray restarts it.
     "agent": ActorPolicy(max_restarts=-1, max_concurrency=1),
+    # The council decides one tick at a time; its decisions live in the gateway's WAL.
+    "council": ActorPolicy(max_restarts=-1, max_concurrency=1),
 }
 
 

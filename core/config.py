@@ -168,6 +168,13 @@ class AgentSpec(ConfigModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class CouncilSection(ConfigModel):
+    """The council: off by default; ``config`` is validated by ``council.core.CouncilConfig`` at start."""
+
+    enabled: bool = False
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
 class SwarmConfig(ConfigModel):
     """The whole of ``configs/*.toml``."""
 
@@ -178,3 +185,4 @@ class SwarmConfig(ConfigModel):
     state: StateConfig = StateConfig()
     gateway: GatewayConfig = GatewayConfig()
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
+    council: CouncilSection = CouncilSection()

@@ -1,13 +1,14 @@
 """The council's decisions, pure: sample equity, reweight with the Kelly allocator, vote agents off and on.
 
 ``CouncilCore`` is driven by market time (the replay's or the wall clock's, given
-by the caller). At every ``period_ns`` boundary it samples each agent's equity
-(the gateway's figure); at every ``reweight_every`` periods it turns the equity
-series into per-period returns and asks ``allocator.empirical.allocate`` for
-weights, then budgets = capital × weight. Votes: an agent whose drawdown from its
-equity peak passes ``max_drawdown`` of its budget, or whose return over the
-last ``edge_window`` periods is negative, is paused; a paused agent is resumed
-after ``cooling_ns``. Every decision carries its inputs so the caller can log
+by the caller). At every ``period_ns`` boundary it samples each agent's P&L and
+budget (the gateway's figures); at every ``reweight_every`` periods it turns them
+into per-period returns (P&L made in the period over the budget held during it,
+so a budget change is not a gain or a loss) and asks
+``allocator.empirical.allocate`` for weights, then budgets = capital × weight.
+Votes: an agent whose P&L fell from its peak by more than ``max_drawdown`` of its
+budget, or whose P&L over the last ``edge_window`` periods is negative, is
+paused; a paused agent is resumed after ``cooling_ns``. Every decision carries its inputs so the caller can log
 why (the WAL record is the actor's job). No Ray, no clock, no I/O.
 """
 
@@ -77,8 +78,21 @@ class CouncilDecision:
                 {"agent": v.agent_id, "kind": str(v.kind), "reason": v.reason, "inputs": v.inputs}
                 for v in self.votes
             ],
-            "allocation": self.allocation.model_dump(mode="json") if self.allocation else None,
+            "allocation": _no_floats(self.allocation.model_dump(mode="json"))
+            if self.allocation
+            else None,
         }
+
+
+def _no_floats(value: Any) -> Any:
+    """Return ``value`` with every float as its shortest decimal text (the WAL refuses floats)."""
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dict):
+        return {k: _no_floats(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_no_floats(v) for v in value]
+    return value
 
 
 @dataclass
@@ -87,7 +101,8 @@ class CouncilCore:
 
     config: CouncilConfig
     agents: tuple[str, ...]
-    equity: dict[str, list[Decimal]] = field(default_factory=dict)
+    pnl: dict[str, list[Decimal]] = field(default_factory=dict)
+    held: dict[str, list[Decimal]] = field(default_factory=dict)  # budget at each sample
     peaks: dict[str, Decimal] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)  # agent -> paused at (ns)
@@ -99,22 +114,23 @@ class CouncilCore:
         if not self.agents:
             raise InvalidValue("agents", self.agents, "the council needs at least one agent")
         for agent in self.agents:
-            self.equity.setdefault(agent, [])
+            self.pnl.setdefault(agent, [])
+            self.held.setdefault(agent, [])
 
     def on_time(
-        self, ts_ns: int, equities: Mapping[str, Decimal], budgets: Mapping[str, Decimal]
+        self, ts_ns: int, pnls: Mapping[str, Decimal], budgets: Mapping[str, Decimal]
     ) -> CouncilDecision | None:
         """Sample at a period boundary and decide; return None between boundaries."""
         if self.next_sample_ns is None:
             self.next_sample_ns = ts_ns - ts_ns % self.config.period_ns + self.config.period_ns
-            self._sample(equities)
+            self._sample(pnls, budgets)
             return None
         if ts_ns < self.next_sample_ns:
             return None
         self.next_sample_ns += self.config.period_ns * max(
             1, (ts_ns - self.next_sample_ns) // self.config.period_ns + 1
         )
-        self._sample(equities)
+        self._sample(pnls, budgets)
         self.periods += 1
         votes = self._votes(ts_ns, budgets)
         allocation = None
@@ -127,11 +143,12 @@ class CouncilCore:
 
     # -- sampling and votes ---------------------------------------------------
 
-    def _sample(self, equities: Mapping[str, Decimal]) -> None:
+    def _sample(self, pnls: Mapping[str, Decimal], budgets: Mapping[str, Decimal]) -> None:
         for agent in self.agents:
-            value = equities.get(agent)
-            series = self.equity[agent]
+            value = pnls.get(agent)
+            series = self.pnl[agent]
             series.append(value if value is not None else (series[-1] if series else Decimal(0)))
+            self.held[agent].append(budgets.get(agent, Decimal(0)))
             if series[-1] > self.peaks.get(agent, series[-1] - 1):
                 self.peaks[agent] = series[-1]
 
@@ -139,7 +156,7 @@ class CouncilCore:
         votes: list[Vote] = []
         cfg = self.config
         for agent in self.agents:
-            series = self.equity[agent]
+            series = self.pnl[agent]
             if agent in self.paused:
                 if ts_ns - self.paused[agent] >= cfg.cooling_ns:
                     del self.paused[agent]
@@ -173,13 +190,14 @@ class CouncilCore:
     # -- reweighting ------------------------------------------------------------
 
     def _returns(self) -> np.ndarray[Any, np.dtype[np.float64]]:
+        """Per period and agent: P&L made in the period over the budget held at its start (NaN without one)."""
         columns = []
         for agent in self.agents:
-            series = self.equity[agent]
-            values = [float(v) for v in series]
+            pnl = [float(v) for v in self.pnl[agent]]
+            held = [float(v) for v in self.held[agent]]
             returns = [
-                (b - a) / a if a > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
-                for a, b in itertools.pairwise(values)
+                (b - a) / h if h > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
+                for (a, b), h in zip(itertools.pairwise(pnl), held, strict=False)
             ]
             columns.append(returns)
         return np.array(columns, dtype=np.float64).T.reshape(len(columns[0]), len(self.agents))

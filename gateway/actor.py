@@ -188,6 +188,12 @@ class GatewayActor:
     async def set_budgets(self, budgets: Mapping[str, Decimal]) -> None:
         self._ready().set_budgets(budgets)
 
+    async def log_council(
+        self, decision: Mapping[str, Any], budgets: Mapping[str, Decimal] | None
+    ) -> None:
+        """Log a council decision with its inputs and the budgets it sets (one commit)."""
+        self._ready().log_council(decision, budgets)
+
     async def mark(
         self, prices: Mapping[tuple[str, str], Decimal], ts_ns: int | None = None
     ) -> None:

@@ -180,6 +180,15 @@ class GatewayClient:
         account: AgentAccount = await self._acall("agent_account", agent_id, list(intent_ids))
         return account
 
+    async def asnapshot(self) -> EngineSnapshot:
+        snapshot: EngineSnapshot = await self._acall("snapshot")
+        return snapshot
+
+    async def alog_council(
+        self, decision: Mapping[str, Any], budgets: Mapping[str, Decimal] | None
+    ) -> None:
+        await self._acall("log_council", dict(decision), dict(budgets) if budgets else None)
+
     async def acancel(self, agent_id: str, intent_id: str) -> OrderView | Denial | None:
         result: OrderView | Denial | None = await self._acall("cancel", agent_id, intent_id)
         return result

@@ -194,6 +194,12 @@ class EngineState:
         for record_type, payload in records:
             self.apply(record_type, payload)
 
+    def _apply_council(self, payload: Mapping[str, Any]) -> None:
+        """A council decision is logged for the operator (its inputs and votes); budgets are BUDGET records."""
+        if not isinstance(payload.get("ts_ns"), int):
+            raise RecordRefused("COUNCIL", "no ts_ns")
+        self._count("council_decisions")
+
     def _apply_intent(self, payload: Mapping[str, Any]) -> None:
         p = IntentPayload.model_validate(payload)
         cid = p.client_order_id
@@ -426,6 +432,7 @@ class EngineState:
 
 
 _APPLY = {
+    RecordType.COUNCIL: EngineState._apply_council,
     RecordType.INTENT: EngineState._apply_intent,
     RecordType.RESULT: EngineState._apply_result,
     RecordType.ORDER_STATUS: EngineState._apply_status,

@@ -52,6 +52,7 @@ from gateway.engine_types import (
 from gateway.intents import OrderIntent
 from gateway.orders import OrderView
 from gateway.wal import RecoveryReport, Wal
+from gateway.wal_format import RecordType
 from risk.checks import Denial
 
 log = logging.getLogger(__name__)
@@ -507,6 +508,15 @@ class GatewayService:
 
     def set_budgets(self, budgets: Mapping[str, Decimal]) -> None:
         self._log(self.engine.set_budgets(budgets).records)
+
+    def log_council(
+        self, decision: Mapping[str, Any], budgets: Mapping[str, Decimal] | None
+    ) -> None:
+        """Log a council decision with its inputs and, in the same commit, the budgets it sets."""
+        records: list[WalRecord] = [(RecordType.COUNCIL, dict(decision))]
+        if budgets:
+            records.extend(self.engine.set_budgets(budgets).records)
+        self._log(records)
 
     def mark(self, prices: Mapping[tuple[str, str], Decimal]) -> None:
         self._log(self.engine.mark(prices).records, crash_point="mid_breaker_transition")

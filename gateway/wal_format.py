@@ -57,6 +57,7 @@ class RecordType(IntEnum):
     BREAKER = 6
     BUDGET = 7
     RECONCILIATION = 8
+    COUNCIL = 9
     CHECKPOINT = 100
 
 

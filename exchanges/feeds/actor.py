@@ -81,6 +81,7 @@ class FeedActor:
         venues: dict[str, VenueClient],
         agents: dict[str, EventPusher] | None = None,
         gateway: Any = None,
+        council: Any = None,
     ) -> dict[str, Any]:
         """Replay to the venues, then to the agents (with the venues' model liquidations), marking the gateway."""
         agents = agents or {}
@@ -103,7 +104,7 @@ class FeedActor:
                     break
                 pacer.wait_until(batch[-1].ts_ns)
                 if self._lockstep:
-                    self._step(batch, venues, agents, gateway)
+                    self._step(batch, venues, agents, gateway, council)
                     self._pushed += len(batch)
                     self._market_ns = batch[-1].ts_ns
                     continue
@@ -124,6 +125,8 @@ class FeedActor:
                     liquidations = []
                     for agent in agents.values():
                         agent.push(outgoing, self._max_in_flight)
+                if council is not None:
+                    council.tick(batch[-1].ts_ns)
                 self._pushed += len(batch)
                 self._market_ns = batch[-1].ts_ns
             for client in venues.values():
@@ -142,6 +145,7 @@ class FeedActor:
         venues: dict[str, VenueClient],
         agents: dict[str, EventPusher],
         gateway: Any,
+        council: Any = None,
     ) -> None:
         """Replay ``batch`` one market instant at a time, waiting for every actor: deterministic.
 
@@ -169,6 +173,8 @@ class FeedActor:
                 ray.get(agent.handle.on_market_events.remote(seen, True))
             if gateway is not None and agents:
                 gateway.poll()
+            if council is not None:
+                council.tick(group[0].ts_ns)
 
     def stop(self) -> None:
         self._stop.set()

@@ -26,7 +26,15 @@ def test_paper_lockstep_when_same_data_and_config_then_equals_backtest() -> None
         price_band_bps=g.price_band_bps,
     )
     agents = {k: v for k, v in config.agents.items() if v.enabled}
-    backtest = asyncio.run(run_backtest(ROOT / config.paper.data_dir, agents, config.paper, limits))
+    backtest = asyncio.run(
+        run_backtest(
+            ROOT / config.paper.data_dir,
+            agents,
+            config.paper,
+            limits,
+            council=config.council.config if config.council.enabled else None,
+        )
+    )
 
     result = subprocess.run(
         [sys.executable, "main.py", "--paper", "--lockstep", "--no-tui", "--json"],
@@ -44,5 +52,9 @@ def test_paper_lockstep_when_same_data_and_config_then_equals_backtest() -> None
     for agent_id, expected in backtest["agents"].items():
         got = paper["agents"][agent_id]
         assert {f: got[f] for f in FIELDS} == {f: expected[f] for f in FIELDS}, agent_id
+    if config.council.enabled:  # the council decided the same budgets at the same times
+        assert [r["budgets"] for r in paper["council"]["reweights"]] == [
+            d["budgets"] for d in backtest["council"]["history"] if d["budgets"]
+        ]
     assert backtest["agents"]["mm"]["orders"] > 100  # the comparison is not between two idle runs
     assert backtest["agents"]["mm"]["filled_orders"] > 0

@@ -22,7 +22,15 @@ def _run() -> dict[str, object]:
         price_band_bps=g.price_band_bps,
     )
     agents = {k: v for k, v in config.agents.items() if v.enabled}
-    return asyncio.run(run_backtest(ROOT / config.paper.data_dir, agents, config.paper, limits))
+    return asyncio.run(
+        run_backtest(
+            ROOT / config.paper.data_dir,
+            agents,
+            config.paper,
+            limits,
+            council=config.council.config if config.council.enabled else None,
+        )
+    )
 
 
 def test_backtest_when_embedded_data_then_agents_trade_through_the_gateway_and_books_conserve() -> (
@@ -45,3 +53,24 @@ def test_backtest_when_run_twice_then_identical_reports() -> None:
         report.pop("elapsed_s")
         report.pop("events_per_s")
     assert first == second
+
+
+def test_backtest_when_council_on_then_budgets_move_with_reasons_logged_to_the_wal() -> None:
+    config = load_config(ROOT / "configs" / "paper.toml", SwarmConfig)
+    limits = RiskLimits(max_orders_per_window=config.gateway.max_orders_per_minute)
+    agents = {k: v for k, v in config.agents.items() if v.enabled}
+    council = {
+        "capital": "100000",
+        "period_ns": 1_800_000_000_000,
+        "reweight_every": 2,
+        "allocator": {"min_history": 4},
+    }
+    report = asyncio.run(
+        run_backtest(ROOT / config.paper.data_dir, agents, config.paper, limits, council=council)
+    )
+    history = report["council"]["history"]
+    reweights = [d for d in history if d["budgets"]]
+    assert reweights[0]["allocation"]["reason"] == "equal_weight_warmup"
+    assert len({tuple(sorted(d["budgets"].items())) for d in reweights}) >= 2  # budgets moved
+    assert all(d["allocation"]["reason"] for d in reweights)  # each with its reason
+    assert report["gateway_counters"]["council_decisions"] == len(history)  # every one in the WAL

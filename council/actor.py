@@ -1,0 +1,84 @@
+"""The ``council`` actor: a thin async shell over ``council.core.CouncilCore``.
+
+Contract:
+- ``tick(ts_ns)``: market time moved (the feed calls it). At each period
+  boundary the council reads every agent's P&L and budget from the gateway,
+  decides (reweighting through the Kelly allocator, votes), logs the decision
+  with its inputs to the gateway's WAL in the same commit as the new budgets,
+  and pauses or resumes agents. Returns the decision's payload, or None.
+- ``history()``: every decision so far (weights, budgets, votes, reasons).
+
+Idempotency: a repeated ``tick`` for a time already decided decides nothing.
+When it dies: Ray restarts it with an empty history; the gateway's WAL keeps the
+decisions, and budgets stay where they were (the council re-samples from now).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from agents.client import AgentClient
+from core.config import validate_config
+from council.core import CouncilConfig, CouncilCore, VoteKind
+from gateway.client import GatewayClient
+
+log = logging.getLogger(__name__)
+
+
+class CouncilActor:
+    """See the module doc."""
+
+    def __init__(self, config: Mapping[str, Any], agents: tuple[str, ...]) -> None:
+        self._core = CouncilCore(validate_config(config, CouncilConfig, "[council]"), agents)
+        self._gateway = GatewayClient(deadline_s=30)
+        self._agents = {agent: AgentClient(agent) for agent in agents}
+
+    async def tick(self, ts_ns: int) -> dict[str, Any] | None:
+        snapshot = await self._gateway.asnapshot()
+        pnls: dict[str, Decimal] = {}
+        budgets: dict[str, Decimal] = {}
+        for agent in self._core.agents:
+            view = snapshot.agents.get(agent)
+            if view is not None:
+                pnls[agent] = view.pnl
+                budgets[agent] = view.budget
+        decision = self._core.on_time(ts_ns, pnls, budgets)
+        if decision is None:
+            return None
+        payload = decision.log_payload()
+        await self._gateway.alog_council(payload, decision.budgets)
+        for vote in decision.votes:
+            client = self._agents[vote.agent_id]
+            try:
+                if vote.kind is VoteKind.PAUSE:
+                    await client.apause(vote.reason)
+                else:
+                    await client.aresume()
+            except Exception:  # the vote is logged; the agent applies it when it answers again
+                log.exception("council: %s of %s not delivered", vote.kind, vote.agent_id)
+        return payload
+
+    async def history(self) -> list[dict[str, Any]]:
+        return [d.log_payload() for d in self._core.history]
+
+
+class CouncilClient:
+    """The facade the feed uses to move the council's time (the one place its ``.remote()`` is called)."""
+
+    def __init__(self, handle: Any) -> None:
+        self._handle = handle
+
+    def tick(self, ts_ns: int) -> dict[str, Any] | None:
+        import ray
+
+        result: dict[str, Any] | None = ray.get(self._handle.tick.remote(ts_ns))
+        return result
+
+    def history(self) -> list[dict[str, Any]]:
+        import ray
+
+        result: list[dict[str, Any]] = ray.get(self._handle.history.remote())
+        return result
