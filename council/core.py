@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from allocator.empirical import Allocation, AllocatorConfig, allocate
+from allocator.empirical import Allocation, AllocationReason, AllocatorConfig, allocate
 from core.errors import InvalidValue
 from core.money import Dec
 
@@ -212,7 +212,16 @@ class CouncilCore:
             )
         else:
             allocation = allocate(np.zeros((0, 0)), [], self.config.allocator, None)
-        self.weights = dict(allocation.weights)
+        nothing_ranked = allocation.reason is AllocationReason.DEGENERATE and not any(
+            allocation.weights.values()
+        )
+        if nothing_ranked and any(self.weights.values()):
+            # No agent's history can be ranked (flat or too short): moving every budget
+            # to cash would stop the fund on a lack of data, not on evidence. Keep the
+            # weights in force for the active agents; votes still pause bad ones.
+            self.weights = {a: w for a, w in self.weights.items() if a in active}
+        else:
+            self.weights = dict(allocation.weights)
         capital = self.config.capital
         budgets = {
             agent: (capital * Decimal(repr(self.weights.get(agent, 0.0)))).quantize(Decimal("0.01"))

@@ -99,3 +99,16 @@ def test_votes_when_negative_edge_over_window_then_paused_with_inputs() -> None:
 def test_council_when_no_agents_then_invalid_value() -> None:
     with pytest.raises(InvalidValue, match="agents"):
         CouncilCore(CouncilConfig(capital=D(1)), ())
+
+
+def test_reweight_when_no_agent_can_be_ranked_then_weights_in_force_are_kept() -> None:
+    core = council(allocator=AllocatorConfig(min_history=2, max_turnover=1.0), edge_window=50)
+    flat = {"a": D(0), "b": D(0), "c": D(0)}
+    core.on_time(0, flat, BUDGETS)
+    budgets = []
+    for t in range(1, 6):
+        decision = core.on_time(t * H, flat, BUDGETS)  # no P&L at all: nothing to rank
+        assert decision is not None and decision.budgets is not None
+        budgets.append(decision.budgets)
+    assert budgets[0] == budgets[-1]  # the warm-up's equal split stays in force
+    assert sum(budgets[-1].values()) > D(0)
