@@ -70,6 +70,7 @@ from gateway.engine_records import (
     StatusSource,
     WalRecord,
 )
+from gateway.engine_state import order_from_intent
 from gateway.engine_types import (
     Batch,
     CancelAction,
@@ -586,28 +587,4 @@ def _clean(intent: Any) -> OrderIntent:
 
 def _pending_view(p: IntentPayload) -> OrderView:
     """Return the view of an order decided earlier in the same batch (not applied yet)."""
-    return OrderView(
-        client_order_id=p.client_order_id,
-        agent_id=p.agent_id,
-        intent_id=p.intent_id,
-        venue=p.venue,
-        symbol=p.symbol,
-        side=p.side,
-        type=p.type,
-        amount=p.amount,
-        price=p.price,
-        time_in_force=p.time_in_force,
-        post_only=p.post_only,
-        reduce_only=p.reduce_only,
-        state=OrderState.PENDING,
-        venue_order_id=None,
-        filled=ZERO,
-        average_price=None,
-        fees={},
-        trade_ids=(),
-        reservation=p.reservation,
-        reservation_left=p.reservation,
-        reason="",
-        created_ns=p.at_ns,
-        updated_ns=p.at_ns,
-    )
+    return order_from_intent(p).view()

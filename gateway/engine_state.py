@@ -208,26 +208,7 @@ class EngineState:
             if known.fingerprint != p.fingerprint:
                 raise RecordRefused("INTENT", f"{cid} logged twice with different parameters")
             return
-        order = TrackedOrder(
-            client_order_id=cid,
-            agent_id=p.agent_id,
-            intent_id=p.intent_id,
-            venue=p.venue,
-            symbol=p.symbol,
-            side=p.side,
-            type=p.type,
-            amount=p.amount,
-            price=p.price,
-            time_in_force=p.time_in_force,
-            post_only=p.post_only,
-            reduce_only=p.reduce_only,
-            fingerprint=p.fingerprint,
-            reservation=p.reservation,
-            reservation_left=p.reservation,
-            probe=p.probe,
-            created_ns=p.at_ns,
-            updated_ns=p.at_ns,
-        )
+        order = order_from_intent(p)
         self._orders[cid] = order
         self._ledger.reserve(p.agent_id, p.reservation)
         self._add_open(order, p.amount)
@@ -442,3 +423,27 @@ _APPLY = {
     RecordType.BUDGET: EngineState._apply_budget,
     RecordType.RECONCILIATION: EngineState._apply_reconciliation,
 }
+
+
+def order_from_intent(p: IntentPayload) -> TrackedOrder:
+    """Return the PENDING order an INTENT record creates."""
+    return TrackedOrder(
+        client_order_id=p.client_order_id,
+        agent_id=p.agent_id,
+        intent_id=p.intent_id,
+        venue=p.venue,
+        symbol=p.symbol,
+        side=p.side,
+        type=p.type,
+        amount=p.amount,
+        price=p.price,
+        time_in_force=p.time_in_force,
+        post_only=p.post_only,
+        reduce_only=p.reduce_only,
+        fingerprint=p.fingerprint,
+        reservation=p.reservation,
+        reservation_left=p.reservation,
+        probe=p.probe,
+        created_ns=p.at_ns,
+        updated_ns=p.at_ns,
+    )
