@@ -69,8 +69,9 @@ def start_ray(
     }
 
 
-def create_actor(kind: str, name: str, cls: type, *args: Any, **kwargs: Any) -> Any:
-    """Create the named actor ``name`` of ``kind`` from the plain class ``cls``."""
+def actor_options(kind: str, name: str, **overrides: Any) -> dict[str, Any]:
+    """Return the Ray options of the named actor ``name`` of ``kind``; ``overrides`` win
+    (e.g. ``resources``, ``scheduling_strategy``, ``lifetime`` for a cluster or a chaos run)."""
     policy = POLICIES[kind]
     options: dict[str, Any] = {
         "name": name,
@@ -80,6 +81,21 @@ def create_actor(kind: str, name: str, cls: type, *args: Any, **kwargs: Any) -> 
     }
     if policy.lifetime:
         options["lifetime"] = policy.lifetime
+    options.update(overrides)
+    return options
+
+
+def create_actor(
+    kind: str,
+    name: str,
+    cls: type,
+    *args: Any,
+    ray_options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Create the named actor ``name`` of ``kind`` from the plain class ``cls``
+    (``ray_options`` overrides the kind's policy, see ``actor_options``)."""
+    options = actor_options(kind, name, **(ray_options or {}))
     return ray.remote(**options)(cls).remote(*args, **kwargs)
 
 
