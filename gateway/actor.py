@@ -233,6 +233,10 @@ class GatewayActor:
     async def agent_account(self, agent_id: str, intent_ids: Sequence[str] = ()) -> AgentAccount:
         return self._ready().agent_account(agent_id, intent_ids)
 
+    async def council_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """The council's logged decisions (it rebuilds itself from them after a restart)."""
+        return self._ready().engine.council_log(since)
+
     async def status(self) -> dict[str, Any]:
         service = self._service
         status: dict[str, Any] = {

@@ -130,6 +130,11 @@ class GatewayClient:
         account: AgentAccount = self._call("agent_account", agent_id, list(intent_ids))
         return account
 
+    def council_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """The council's logged decisions, oldest first (from index ``since``)."""
+        log: list[dict[str, Any]] = self._call("council_log", since)
+        return log
+
     def status(self) -> dict[str, Any]:
         status: dict[str, Any] = self._call("status")
         return status
@@ -188,6 +193,10 @@ class GatewayClient:
         self, decision: Mapping[str, Any], budgets: Mapping[str, Decimal] | None
     ) -> None:
         await self._acall("log_council", dict(decision), dict(budgets) if budgets else None)
+
+    async def acouncil_log(self, since: int = 0) -> list[dict[str, Any]]:
+        log: list[dict[str, Any]] = await self._acall("council_log", since)
+        return log
 
     async def acancel(self, agent_id: str, intent_id: str) -> OrderView | Denial | None:
         result: OrderView | Denial | None = await self._acall("cancel", agent_id, intent_id)
