@@ -137,6 +137,28 @@ class RayConfig(ConfigModel):
     address: str | None = None
     dashboard: bool = False
     dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = Field(default=8265, ge=0, le=65535)
+    dashboard_allow_remote: bool = False
+    """A ``dashboard_host`` that is not loopback is refused unless this is true: the
+    dashboard's job API runs code, and token authentication is its only guard."""
+    token_auth: bool = True
+    """Ray's token authentication (``RAY_AUTH_MODE=token``) for a Ray this process starts."""
+    gateway_resource: str = "gateway"
+    """The custom resource of the node holding the WAL disk; the gateway asks for a little of it."""
+
+
+class MetricsConfig(ConfigModel):
+    """Prometheus metrics: through Ray's metrics pipeline and a plain ``/metrics`` endpoint."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    """0: a free port, reported in the run's output."""
+    allow_remote: bool = False
+    """A ``host`` that is not loopback is refused unless this is true (no authentication)."""
+    interval_s: float = Field(default=1.0, gt=0, le=60)
+    ray_metrics: bool = True
+    """Also export through ``ray.util.metrics`` (shown with Ray's own on the metrics export port)."""
 
 
 class StateConfig(ConfigModel):
@@ -182,6 +204,7 @@ class SwarmConfig(ConfigModel):
     paper: PaperConfig = PaperConfig()
     replay: ReplayConfig = ReplayConfig()
     ray: RayConfig = RayConfig()
+    metrics: MetricsConfig = MetricsConfig()
     state: StateConfig = StateConfig()
     gateway: GatewayConfig = GatewayConfig()
     agents: dict[str, AgentSpec] = Field(default_factory=dict)

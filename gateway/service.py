@@ -31,6 +31,7 @@ from core.errors import (
     RetryableError,
     SwarmError,
 )
+from core.metrics import OrderMetrics
 from core.models import Frozen, Order, OrderRequest
 from core.money import ZERO, Dec
 from exchanges.port import Exchange
@@ -105,6 +106,8 @@ class ServiceStats:
     resolved: int = 0
     records: int = 0
     recovery: dict[str, Any] = field(default_factory=dict)
+    orders: OrderMetrics = field(default_factory=OrderMetrics)
+    """Counters by outcome and the submit / WAL-commit latency histograms (``core.metrics``)."""
 
 
 class GatewayService:
@@ -120,7 +123,10 @@ class GatewayService:
         crash: CrashPoints = INERT,
         audit: AuditSink | None = None,
         on_record: Callable[[Sequence[WalRecord]], None] | None = None,
+        timer: Callable[[], int] | None = None,
     ) -> None:
+        """``timer`` (ns) measures the latency metrics; default ``clock.now_ns`` (a market
+        clock then gives simulated latencies; pass ``time.perf_counter_ns`` for real ones)."""
         self.engine = engine
         self.wal = wal
         self.venues = dict(venues)
@@ -132,6 +138,8 @@ class GatewayService:
         self._in_flight: set[str] = set()
         self._fill_cursor_ms: dict[str, int | None] = dict.fromkeys(self.venues)
         self.stats = ServiceStats()
+        self._metrics = self.stats.orders
+        self._timer = timer if timer is not None else clock.now_ns
         self._outboxes: dict[str, _Outbox] = {}
 
     # -- LOGGING ------------------------------------------------------------
@@ -147,7 +155,9 @@ class GatewayService:
         if not records:
             return
         self.crash.reach("before_wal_append")
+        started = self._timer()
         seqs = self.wal.append_many(records)
+        self._metrics.wal_commit_latency.observe(self._timer() - started)
         self.crash.reach("after_wal_append")
         if crash_point is not None:
             self.crash.reach(crash_point)
@@ -277,6 +287,7 @@ class GatewayService:
                 if cursor is None or trailing > cursor:  # never moves back
                     self._fill_cursor_ms[name] = trailing
         self.stats.fills += applied
+        self._metrics.fills += applied
         return applied
 
     async def reconcile(self) -> dict[str, str]:
@@ -327,24 +338,35 @@ class GatewayService:
         takes effect there); the venue round trip runs outside it, so concurrent
         agents overlap their sends instead of queueing behind each other.
         """
+        started = self._timer()
         self.stats.submits += 1
-        async with self._lock(intent.venue, intent.symbol):
-            decision = self.engine.submit(intent)
-            if isinstance(decision, Existing):
-                self.stats.duplicates += 1
-                return SubmitResult(decision.order.client_order_id, decision.order, duplicate=True)
-            if isinstance(decision, Denied):
-                self.stats.denials += 1
-                return SubmitResult(decision.client_order_id, denial=decision.denial)
-            self._log(decision.records)
-            send = self.engine.claim_send(decision.client_order_id)
-        if send:
-            await self._send([decision])
-        return SubmitResult(decision.client_order_id, self.engine.order(decision.client_order_id))
+        self._metrics.submitted += 1
+        try:
+            async with self._lock(intent.venue, intent.symbol):
+                decision = self.engine.submit(intent)
+                if isinstance(decision, Existing):
+                    self.stats.duplicates += 1
+                    self._metrics.duplicates += 1
+                    order = decision.order
+                    return SubmitResult(order.client_order_id, order, duplicate=True)
+                if isinstance(decision, Denied):
+                    self.stats.denials += 1
+                    self._metrics.deny(decision.denial.reason)
+                    return SubmitResult(decision.client_order_id, denial=decision.denial)
+                self._log(decision.records)
+                send = self.engine.claim_send(decision.client_order_id)
+            if send:
+                await self._send([decision])
+            cid = decision.client_order_id
+            return SubmitResult(cid, self.engine.order(cid))
+        finally:
+            self._metrics.submit_latency.observe(self._timer() - started)
 
     async def submit_many(self, intents: Sequence[OrderIntent]) -> list[SubmitResult]:
         """Submit a batch with one WAL commit and one venue round trip per venue."""
+        started = self._timer()
         self.stats.submits += len(intents)
+        self._metrics.submitted += len(intents)
         keys = sorted({(i.venue, i.symbol) for i in intents})
         locks = [self._lock(*key) for key in keys]
         for lock in locks:  # in sorted order: two batches never wait on each other
@@ -364,9 +386,11 @@ class GatewayService:
         for decision in batch.decisions:
             if isinstance(decision, Denied):
                 self.stats.denials += 1
+                self._metrics.deny(decision.denial.reason)
                 results.append(SubmitResult(decision.client_order_id, denial=decision.denial))
             elif isinstance(decision, Existing):
                 self.stats.duplicates += 1
+                self._metrics.duplicates += 1
                 results.append(
                     SubmitResult(decision.order.client_order_id, decision.order, duplicate=True)
                 )
@@ -376,6 +400,9 @@ class GatewayService:
                         decision.client_order_id, self.engine.order(decision.client_order_id)
                     )
                 )
+        elapsed = self._timer() - started  # every order of the batch waited for the whole call
+        for _ in intents:
+            self._metrics.submit_latency.observe(elapsed)
         return results
 
     async def _send(self, sends: Sequence[Send]) -> None:
@@ -388,6 +415,7 @@ class GatewayService:
         try:
             self.crash.reach("before_send")
             self.stats.sends += len(sends)
+            self._metrics.sent += len(sends)
             answers = await self._outbox(sends[0].venue, venue).create([s.request for s in sends])
             self.crash.reach("after_send")
             self.crash.reach("after_ack_before_wal")
@@ -398,8 +426,12 @@ class GatewayService:
                     failure = failure_from_error(answer)
                     if failure.kind.value == "unknown":
                         self.stats.unknown_outcomes += 1
+                        self._metrics.unknown += 1
+                    else:
+                        self._metrics.rejected += 1
                     decision = self.engine.on_result(cid, failure)
                 else:
+                    self._metrics.accepted += 1
                     decision = self.engine.on_result(cid, answer)
                     if self._overtaken(cid, before[cid], decision):
                         overtaken.append(send)
