@@ -9,8 +9,11 @@ Contract:
 - ``history()``: every decision so far (weights, budgets, votes, reasons).
 
 Idempotency: a repeated ``tick`` for a time already decided decides nothing.
-When it dies: Ray restarts it with an empty history; the gateway's WAL keeps the
-decisions, and budgets stay where they were (the council re-samples from now).
+When it dies: Ray restarts it; before its first decision it reads its logged
+decisions back from the gateway (``council_log``) and rebuilds its state from
+them (``CouncilCore.from_log``: samples, peaks, votes, weights, schedule), so it
+decides as the council that died would have. A decision whose log write failed
+is forgotten the same way: the next tick rebuilds from what the WAL holds.
 """
 
 from __future__ import annotations
@@ -32,24 +35,41 @@ class CouncilActor:
     """See the module doc."""
 
     def __init__(self, config: Mapping[str, Any], agents: tuple[str, ...]) -> None:
-        self._core = CouncilCore(validate_config(config, CouncilConfig, "[council]"), agents)
+        self._config = validate_config(config, CouncilConfig, "[council]")
+        self._agent_ids = agents
+        self._core: CouncilCore | None = None  # rebuilt from the gateway before the first decision
         self._gateway = GatewayClient(deadline_s=30)
         self._agents = {agent: AgentClient(agent) for agent in agents}
 
+    async def _rebuilt(self) -> CouncilCore:
+        if self._core is None:
+            log_ = await self._gateway.acouncil_log()
+            self._core = CouncilCore.from_log(self._config, self._agent_ids, log_)
+            if log_:
+                log.warning("council: rebuilt from %d logged decisions", len(log_))
+        return self._core
+
     async def tick(self, ts_ns: int) -> dict[str, Any] | None:
+        core = await self._rebuilt()
+        if core.next_sample_ns is not None and ts_ns < core.next_sample_ns:
+            return None  # between boundaries: no need to read the gateway
         snapshot = await self._gateway.asnapshot()
         pnls: dict[str, Decimal] = {}
         budgets: dict[str, Decimal] = {}
-        for agent in self._core.agents:
+        for agent in core.agents:
             view = snapshot.agents.get(agent)
             if view is not None:
                 pnls[agent] = view.pnl
                 budgets[agent] = view.budget
-        decision = self._core.on_time(ts_ns, pnls, budgets)
+        decision = core.on_time(ts_ns, pnls, budgets)
         if decision is None:
             return None
         payload = decision.log_payload()
-        await self._gateway.alog_council(payload, decision.budgets)
+        try:
+            await self._gateway.alog_council(payload, decision.budgets)
+        except Exception:
+            self._core = None  # not logged: forget it; the next tick rebuilds from the WAL
+            raise
         for vote in decision.votes:
             client = self._agents[vote.agent_id]
             try:
@@ -62,7 +82,7 @@ class CouncilActor:
         return payload
 
     async def history(self) -> list[dict[str, Any]]:
-        return [d.log_payload() for d in self._core.history]
+        return [d.log_payload() for d in (await self._rebuilt()).history]
 
 
 class CouncilClient:

@@ -8,15 +8,19 @@ so a budget change is not a gain or a loss) and asks
 ``allocator.empirical.allocate`` for weights, then budgets = capital × weight.
 Votes: an agent whose P&L fell from its peak by more than ``max_drawdown`` of its
 budget, or whose P&L over the last ``edge_window`` periods is negative, is
-paused; a paused agent is resumed after ``cooling_ns``. Every decision carries its inputs so the caller can log
-why (the WAL record is the actor's job). No Ray, no clock, no I/O.
+paused; a paused agent is resumed after ``cooling_ns`` and gets back the weight it
+held when paused (within the cash left), so the allocator can judge it again.
+Every decision carries its inputs so the caller can log why (the WAL record is
+the actor's job), and the samples taken since the previous decision, so the
+logged decisions alone rebuild the council (``CouncilCore.from_log``: a restarted
+council decides exactly as the one that died). No Ray, no clock, no I/O.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -61,13 +65,43 @@ class Vote:
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """Each agent's P&L and the budget it held, read from the gateway at one period boundary."""
+
+    ts_ns: int
+    pnl: dict[str, Decimal]
+    held: dict[str, Decimal]
+
+    def payload(self) -> dict[str, Any]:
+        return {
+            "ts_ns": self.ts_ns,
+            "pnl": {k: str(v) for k, v in self.pnl.items()},
+            "held": {k: str(v) for k, v in self.held.items()},
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> Sample:
+        return cls(
+            int(payload["ts_ns"]),
+            {k: Decimal(v) for k, v in payload["pnl"].items()},
+            {k: Decimal(v) for k, v in payload["held"].items()},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class CouncilDecision:
-    """What to do now: budgets to set (None: unchanged) and votes, with the allocator's result."""
+    """What to do now: budgets to set (None: unchanged) and votes, with the allocator's result.
+
+    ``weights`` are the weights in force after the decision; ``samples`` the samples
+    taken since the previous decision (two for the first: the start and this one).
+    """
 
     ts_ns: int
     budgets: dict[str, Decimal] | None
     votes: tuple[Vote, ...]
     allocation: Allocation | None
+    weights: dict[str, float] = field(default_factory=dict)
+    samples: tuple[Sample, ...] = ()
 
     def log_payload(self) -> dict[str, Any]:
         """Return the decision with its inputs as a JSON-safe dict (for the WAL and the audit store)."""
@@ -81,7 +115,30 @@ class CouncilDecision:
             "allocation": _no_floats(self.allocation.model_dump(mode="json"))
             if self.allocation
             else None,
+            "weights": {k: repr(v) for k, v in self.weights.items()},
+            "samples": [sample.payload() for sample in self.samples],
         }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> CouncilDecision:
+        """Read back a logged decision (``log_payload``'s inverse); ``InvalidValue`` names what is wrong."""
+        try:
+            allocation = payload.get("allocation")
+            return cls(
+                ts_ns=int(payload["ts_ns"]),
+                budgets={k: Decimal(v) for k, v in payload["budgets"].items()} or None,
+                votes=tuple(
+                    Vote(v["agent"], VoteKind(v["kind"]), v["reason"], dict(v["inputs"]))
+                    for v in payload["votes"]
+                ),
+                allocation=Allocation.model_validate(allocation) if allocation else None,
+                weights={k: float(v) for k, v in payload.get("weights", {}).items()},
+                samples=tuple(Sample.from_payload(s) for s in payload.get("samples", ())),
+            )
+        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
+            raise InvalidValue(
+                "council decision", payload.get("ts_ns"), f"unreadable: {exc!r}"
+            ) from None
 
 
 def _no_floats(value: Any) -> Any:
@@ -106,9 +163,11 @@ class CouncilCore:
     peaks: dict[str, Decimal] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)  # agent -> paused at (ns)
+    parked: dict[str, float] = field(default_factory=dict)  # paused agent -> its weight then
     next_sample_ns: int | None = None
     periods: int = 0
     history: list[CouncilDecision] = field(default_factory=list)
+    _unlogged: list[Sample] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.agents:
@@ -117,40 +176,93 @@ class CouncilCore:
             self.pnl.setdefault(agent, [])
             self.held.setdefault(agent, [])
 
+    @classmethod
+    def from_log(
+        cls,
+        config: CouncilConfig,
+        agents: tuple[str, ...],
+        payloads: Iterable[Mapping[str, Any]],
+    ) -> CouncilCore:
+        """Rebuild the council from its logged decisions (oldest first), as it was after the last.
+
+        The samples, votes and weights in the log are replayed; nothing is re-decided.
+        """
+        core = cls(config, agents)
+        for payload in payloads:
+            decision = CouncilDecision.from_payload(payload)
+            for sample in decision.samples:
+                core._take(sample)
+            for vote in decision.votes:
+                if vote.agent_id not in core.pnl:
+                    continue  # an agent no longer configured
+                if vote.kind is VoteKind.PAUSE:
+                    core._pause(vote.agent_id, decision.ts_ns)
+                else:
+                    core._resume(vote.agent_id)
+            core.weights = {a: w for a, w in decision.weights.items() if a in core.pnl}
+            core.history.append(decision)
+            core._unlogged.clear()
+        return core
+
     def on_time(
         self, ts_ns: int, pnls: Mapping[str, Decimal], budgets: Mapping[str, Decimal]
     ) -> CouncilDecision | None:
         """Sample at a period boundary and decide; return None between boundaries."""
-        if self.next_sample_ns is None:
-            self.next_sample_ns = ts_ns - ts_ns % self.config.period_ns + self.config.period_ns
-            self._sample(pnls, budgets)
+        if self.next_sample_ns is not None and ts_ns < self.next_sample_ns:
             return None
-        if ts_ns < self.next_sample_ns:
-            return None
-        self.next_sample_ns += self.config.period_ns * max(
-            1, (ts_ns - self.next_sample_ns) // self.config.period_ns + 1
+        sample = Sample(
+            ts_ns,
+            {a: v for a in self.agents if (v := pnls.get(a)) is not None},
+            {a: budgets.get(a, Decimal(0)) for a in self.agents},
         )
-        self._sample(pnls, budgets)
-        self.periods += 1
+        first = self.next_sample_ns is None
+        self._take(sample)
+        if first:
+            return None
         votes = self._votes(ts_ns, budgets)
         allocation = None
         new_budgets = None
         if self.periods % self.config.reweight_every == 0:
-            allocation, new_budgets = self._reweight()
-        decision = CouncilDecision(ts_ns, new_budgets, tuple(votes), allocation)
+            allocation = self._reweight()
+        if allocation is not None or votes:
+            new_budgets = self._budgets()
+        decision = CouncilDecision(
+            ts_ns, new_budgets, tuple(votes), allocation, dict(self.weights), tuple(self._unlogged)
+        )
+        self._unlogged.clear()
         self.history.append(decision)
         return decision
 
     # -- sampling and votes ---------------------------------------------------
 
-    def _sample(self, pnls: Mapping[str, Decimal], budgets: Mapping[str, Decimal]) -> None:
+    def _take(self, sample: Sample) -> None:
+        """Record one sample and move the schedule past it (the same for live and replayed samples)."""
+        period = self.config.period_ns
+        ts_ns = sample.ts_ns
+        if self.next_sample_ns is None:
+            self.next_sample_ns = ts_ns - ts_ns % period + period
+        else:
+            self.next_sample_ns += period * max(1, (ts_ns - self.next_sample_ns) // period + 1)
+            self.periods += 1
         for agent in self.agents:
-            value = pnls.get(agent)
+            value = sample.pnl.get(agent)
             series = self.pnl[agent]
             series.append(value if value is not None else (series[-1] if series else Decimal(0)))
-            self.held[agent].append(budgets.get(agent, Decimal(0)))
+            self.held[agent].append(sample.held.get(agent, Decimal(0)))
             if series[-1] > self.peaks.get(agent, series[-1] - 1):
                 self.peaks[agent] = series[-1]
+        self._unlogged.append(sample)
+
+    def _pause(self, agent: str, ts_ns: int) -> None:
+        self.paused[agent] = ts_ns
+        self.parked[agent] = self.weights.pop(agent, 0.0)
+
+    def _resume(self, agent: str) -> None:
+        """Give a resumed agent back its weight from before the pause, within the cash left."""
+        self.paused.pop(agent, None)
+        parked = self.parked.pop(agent, 0.0)
+        room = max(0.0, 1.0 - sum(w for a, w in self.weights.items() if a != agent))
+        self.weights[agent] = min(parked, room)
 
     def _votes(self, ts_ns: int, budgets: Mapping[str, Decimal]) -> list[Vote]:
         votes: list[Vote] = []
@@ -159,17 +271,17 @@ class CouncilCore:
             series = self.pnl[agent]
             if agent in self.paused:
                 if ts_ns - self.paused[agent] >= cfg.cooling_ns:
-                    del self.paused[agent]
-                    votes.append(
-                        Vote(
-                            agent, VoteKind.RESUME, "cooling period over", {"paused_ns": str(ts_ns)}
-                        )
-                    )
+                    inputs = {
+                        "paused_at_ns": str(self.paused[agent]),
+                        "weight_restored": repr(self.parked.get(agent, 0.0)),
+                    }
+                    self._resume(agent)
+                    votes.append(Vote(agent, VoteKind.RESUME, "cooling period over", inputs))
                 continue
             budget = budgets.get(agent, Decimal(0))
             drawdown = self.peaks.get(agent, series[-1]) - series[-1]
             if budget > 0 and drawdown > cfg.max_drawdown * budget:
-                self.paused[agent] = ts_ns
+                self._pause(agent, ts_ns)
                 inputs = {
                     "drawdown": str(drawdown),
                     "budget": str(budget),
@@ -178,7 +290,7 @@ class CouncilCore:
                 votes.append(Vote(agent, VoteKind.PAUSE, "drawdown past its limit", inputs))
                 continue
             if len(series) > cfg.edge_window and series[-1] < series[-1 - cfg.edge_window]:
-                self.paused[agent] = ts_ns
+                self._pause(agent, ts_ns)
                 inputs = {
                     "from": str(series[-1 - cfg.edge_window]),
                     "to": str(series[-1]),
@@ -202,7 +314,7 @@ class CouncilCore:
             columns.append(returns)
         return np.array(columns, dtype=np.float64).T.reshape(len(columns[0]), len(self.agents))
 
-    def _reweight(self) -> tuple[Allocation, dict[str, Decimal]]:
+    def _reweight(self) -> Allocation:
         active = [a for a in self.agents if a not in self.paused]
         matrix = self._returns()
         if active:
@@ -222,9 +334,12 @@ class CouncilCore:
             self.weights = {a: w for a, w in self.weights.items() if a in active}
         else:
             self.weights = dict(allocation.weights)
+        return allocation
+
+    def _budgets(self) -> dict[str, Decimal]:
+        """Capital times each agent's weight in force (a paused agent holds none)."""
         capital = self.config.capital
-        budgets = {
+        return {
             agent: (capital * Decimal(repr(self.weights.get(agent, 0.0)))).quantize(Decimal("0.01"))
             for agent in self.agents
         }
-        return allocation, budgets

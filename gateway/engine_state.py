@@ -79,6 +79,7 @@ class EngineState:
         self._last_funding: dict[tuple[str, str], int] = {}
         self._ready = False
         self._counters: dict[str, int] = {}
+        self._council_log: list[dict[str, Any]] = []
 
     # -- READINESS AND READING ------------------------------------------------
 
@@ -198,7 +199,12 @@ class EngineState:
         """A council decision is logged for the operator (its inputs and votes); budgets are BUDGET records."""
         if not isinstance(payload.get("ts_ns"), int):
             raise RecordRefused("COUNCIL", "no ts_ns")
+        self._council_log.append(dict(payload))
         self._count("council_decisions")
+
+    def council_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """Return the council's logged decisions from index ``since`` on (oldest first)."""
+        return [dict(p) for p in self._council_log[since:]]
 
     def _apply_intent(self, payload: Mapping[str, Any]) -> None:
         p = IntentPayload.model_validate(payload)
