@@ -9,8 +9,12 @@ Contract:
   the gateway through ``exchanges.venue_client.RemoteVenue``. They behave as the
   venue does: a refused order raises a ``core.errors.DeniedError`` and changes
   nothing; a reused client order id follows the venue's real rules.
-- ``stats()``, ``check_conservation()``, ``all_orders()``: read-only views for the
-  console and the invariant checker.
+- ``stats()``, ``check_conservation()``, ``all_orders()``, ``my_trades()``, ``account()``: read-only
+  views for the console and the invariant checker.
+- ``set_faults(spec)`` / ``clear_faults()`` / ``fault_stats()``: chaos only. Switch on
+  seeded venue faults (latency, timeouts, 5xx, lost acks, "not found" after create,
+  rejections, an outage; ``chaos.faults``) on the exchange port's calls. Off by
+  default, and then free: one ``is None`` test per call. Market data is never faulted.
 - Calls are served one at a time (a plain actor), so market data and orders
   interleave in arrival order, as on a venue's matching engine.
 - Dies: never restarted (``max_restarts=0``). It stands for the outside world, so
@@ -19,11 +23,15 @@ Contract:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import time
+from collections.abc import Callable, Mapping, Sequence
+from functools import partial
+from typing import Any, TypeVar
 
-from core.clock import SimulatedClock
+from chaos.faults import FaultSpec, VenueFaults, Verdict
+from core.clock import RealClock, SimulatedClock
 from core.config import PaperConfig
+from core.errors import OrderNotFound
 from core.events import MarketEvent
 from core.models import (
     Balances,
@@ -38,12 +46,16 @@ from core.models import (
 )
 from exchanges.paper.venue import PaperVenue
 
+T = TypeVar("T")
+
 
 class VenueActor:
     """Hold one paper venue; its time is the market time of the events it is fed."""
 
     def __init__(self, venue: str, config: PaperConfig) -> None:
+        self._name = venue
         self._venue = PaperVenue.from_paper_config(venue, SimulatedClock(), config)
+        self._faults: VenueFaults | None = None
 
     # -- MARKET DATA ----------------------------------------------------------
 
@@ -56,14 +68,16 @@ class VenueActor:
         return self._venue.markets()
 
     def create_order(self, request: OrderRequest) -> Order:
-        return self._venue.submit(request)
+        if self._faults is None:
+            return self._venue.submit(request)
+        return self._faulty_create(self._faults, request)
 
     def create_orders(self, requests: Sequence[OrderRequest]) -> list[Order | Exception]:
         """Place a batch in one round trip; each answer is the order or the error the venue raised."""
         answers: list[Order | Exception] = []
         for request in requests:
             try:
-                answers.append(self._venue.submit(request))
+                answers.append(self.create_order(request))
             except Exception as exc:  # a refusal of one order must not hide the others' answers
                 answers.append(exc)
         return answers
@@ -71,26 +85,50 @@ class VenueActor:
     def cancel_order(
         self, symbol: str, id: str | None = None, client_order_id: str | None = None
     ) -> Order:
-        return self._venue.cancel(symbol, id=id, client_order_id=client_order_id)
+        call = partial(self._venue.cancel, symbol, id=id, client_order_id=client_order_id)
+        if self._faults is None:
+            return call()
+        return self._faulty(
+            self._faults, "cancel_order", call, client_order_id if id is None else None
+        )
 
     def fetch_order(
         self, symbol: str, id: str | None = None, client_order_id: str | None = None
     ) -> Order:
-        return self._venue.get_order(symbol, id=id, client_order_id=client_order_id)
+        call = partial(self._venue.get_order, symbol, id=id, client_order_id=client_order_id)
+        if self._faults is None:
+            return call()
+        if id is None and self._faults.hides(client_order_id):
+            raise OrderNotFound(f"{self._name}: simulated: {client_order_id} not visible yet")
+        return self._faulty(self._faults, "fetch_order", call)
 
     def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
-        return self._venue.open_orders(symbol)
+        if self._faults is None:
+            return self._venue.open_orders(symbol)
+        hidden = self._faults.hidden()
+        orders = self._faulty(
+            self._faults, "fetch_open_orders", partial(self._venue.open_orders, symbol)
+        )
+        return [o for o in orders if o.client_order_id not in hidden]
 
     def fetch_my_trades(
         self, symbol: str | None = None, since: int | None = None, limit: int | None = None
     ) -> list[Trade]:
-        return self._venue.my_trades(symbol, since, limit)
+        call = partial(self._venue.my_trades, symbol, since, limit)
+        if self._faults is None:
+            return call()
+        return self._faulty(self._faults, "fetch_my_trades", call)
 
     def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[Position]:
-        return self._venue.positions(symbols)
+        call = partial(self._venue.positions, symbols)
+        if self._faults is None:
+            return call()
+        return self._faulty(self._faults, "fetch_positions", call)
 
     def fetch_balance(self) -> Balances:
-        return self._venue.balances()
+        if self._faults is None:
+            return self._venue.balances()
+        return self._faulty(self._faults, "fetch_balance", self._venue.balances)
 
     def fetch_funding_rates(self, symbols: Sequence[str] | None = None) -> dict[str, FundingRate]:
         return self._venue.funding_rates(symbols)
@@ -100,6 +138,54 @@ class VenueActor:
 
     def fetch_ticker(self, symbol: str) -> Ticker:
         return self._venue.ticker(symbol)
+
+    # -- FAULTS (chaos only) ----------------------------------------------------
+
+    def set_faults(self, spec: FaultSpec | Mapping[str, Any]) -> dict[str, Any]:
+        """Switch venue faults on (an outage starts now); return the spec in force."""
+        parsed = spec if isinstance(spec, FaultSpec) else FaultSpec.model_validate(dict(spec))
+        self._faults = VenueFaults(parsed, RealClock(), self._name) if parsed.active else None
+        return parsed.model_dump()
+
+    def clear_faults(self) -> dict[str, Any]:
+        """Switch every fault off; return what fired while they were on."""
+        stats = self.fault_stats()
+        self._faults = None
+        return stats
+
+    def fault_stats(self) -> dict[str, Any]:
+        return dict(self._faults.stats()) if self._faults is not None else {"active": False}
+
+    def _faulty_create(self, faults: VenueFaults, request: OrderRequest) -> Order:
+        decision = faults.decide("create_order", request.client_order_id)
+        if decision.delay_s:
+            time.sleep(decision.delay_s)
+        if decision.verdict is Verdict.FAIL:
+            assert decision.error is not None
+            raise decision.error
+        order = self._venue.submit(request)  # a refusal by the venue itself passes through
+        if decision.hide and request.client_order_id:
+            faults.hide(request.client_order_id)
+        if decision.verdict is Verdict.LOSE_ANSWER:
+            assert decision.error is not None
+            raise decision.error
+        return order
+
+    @staticmethod
+    def _faulty(
+        faults: VenueFaults, method: str, call: Callable[[], T], client_order_id: str | None = None
+    ) -> T:
+        decision = faults.decide(method, client_order_id)
+        if decision.delay_s:
+            time.sleep(decision.delay_s)
+        if decision.verdict is Verdict.FAIL:
+            assert decision.error is not None
+            raise decision.error
+        answer = call()
+        if decision.verdict is Verdict.LOSE_ANSWER:
+            assert decision.error is not None
+            raise decision.error
+        return answer
 
     # -- VIEWS ----------------------------------------------------------------
 
@@ -111,3 +197,11 @@ class VenueActor:
 
     def all_orders(self) -> list[Order]:
         return self._venue.all_orders()
+
+    def my_trades(self) -> list[Trade]:
+        """Every trade of the account, unfaulted (the checker's view of the venue's record)."""
+        return self._venue.my_trades(None, None, None)
+
+    def account(self) -> tuple[Balances, list[Position]]:
+        """The account's balances and positions, unfaulted (the checker's view)."""
+        return self._venue.balances(), self._venue.positions(None)
