@@ -39,7 +39,7 @@ class CouncilActor:
         self._agent_ids = agents
         self._core: CouncilCore | None = None  # rebuilt from the gateway before the first decision
         self._gateway = GatewayClient(deadline_s=30)
-        self._agents = {agent: AgentClient(agent) for agent in agents}
+        self._agents: dict[str, AgentClient] = {}  # looked up when a vote is delivered
 
     async def _rebuilt(self) -> CouncilCore:
         if self._core is None:
@@ -71,8 +71,9 @@ class CouncilActor:
             self._core = None  # not logged: forget it; the next tick rebuilds from the WAL
             raise
         for vote in decision.votes:
-            client = self._agents[vote.agent_id]
             try:
+                client = self._agents.get(vote.agent_id) or AgentClient(vote.agent_id)
+                self._agents[vote.agent_id] = client
                 if vote.kind is VoteKind.PAUSE:
                     await client.apause(vote.reason)
                 else:
