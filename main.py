@@ -1,6 +1,11 @@
 """Swarm's entry point: parse the command line and dispatch to ``cli/``.
 
 python main.py --paper [--no-tui] [--lockstep] [--speed max|N] [--duration S] [--json] [--data DIR]
+python main.py backtest [--seed N] [--walk-forward N] [--html FILE] [--json]
+python main.py report [--run DIR | --db FILE] [--json] [--html FILE]
+python main.py doctor [--address ADDR] [--json]
+python main.py live --config configs/live.toml [--confirm ACCOUNT]
+python main.py kill|reset [--address ADDR] [--reason TEXT]
 python main.py record --venue binance --symbols BTC/USDT:USDT --duration 60 --out DIR
 """
 
@@ -9,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent
 if str(ROOT) not in sys.path:
@@ -23,7 +29,12 @@ Swarm: a small automated crypto fund as a Ray actor system.
 Without a subcommand, runs paper trading (the default mode): it starts Ray, creates
 the named actors (one paper venue per exchange, the replay feed) and replays the
 embedded recorded market data through the paper venues.
+
+The config file defaults to configs/paper.toml (configs/backtest.toml for `backtest`,
+configs/live.toml for `live`); --config works before or after the subcommand.
 """
+
+DEFAULT_CONFIGS = {"backtest": "backtest.toml", "live": "live.toml"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--config",
-        default=str(ROOT / "configs" / "paper.toml"),
-        help="TOML config file (default: configs/paper.toml)",
+        default=None,
+        help="TOML config file (default: configs/paper.toml; backtest: configs/backtest.toml)",
     )
     parser.add_argument(
         "--paper", action="store_true", help="paper trading (the default; never sends a real order)"
@@ -71,7 +82,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--dashboard", action="store_true", help="start the Ray dashboard on 127.0.0.1"
     )
+    parser.add_argument(
+        "--feed",
+        choices=["replay", "live"],
+        default="replay",
+        help="paper market data: the recorded data (replay, default) or live public data (no keys)",
+    )
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (stderr)"
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_commands(sub)
 
     record = sub.add_parser(
         "record",
@@ -98,14 +119,130 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _common(command: argparse.ArgumentParser) -> None:
+    """Options every subcommand takes after its name too."""
+    command.add_argument("--config", default=argparse.SUPPRESS, help="TOML config file")
+    command.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="one JSON line on stdout"
+    )
+    command.add_argument(
+        "--address",
+        default=argparse.SUPPRESS,
+        help="a running Ray cluster ('auto' or host:port)",
+    )
+
+
+def _add_commands(sub: Any) -> None:
+    backtest = sub.add_parser(
+        "backtest",
+        help="the same cores in one process over a data set, at full speed, with a report",
+        description="Run the paper system's cores (venues, gateway, agents, council) in one "
+        "process on a simulated clock over a recorded data set; deterministic for a seed. "
+        "Reports per agent and in total: return, Sharpe, Sortino, max drawdown, profit "
+        "factor, CVaR 95%%, turnover, fees and funding, and writes an HTML report with the "
+        "equity curves, drawdowns and weight history.",
+    )
+    _common(backtest)
+    backtest.add_argument("--data", default=argparse.SUPPRESS, help="data directory")
+    backtest.add_argument("--seed", type=int, help="seed of the simulation (default: the config's)")
+    backtest.add_argument(
+        "--walk-forward",
+        type=int,
+        metavar="N",
+        help="split the span into N equal folds and report each (one continuous run: "
+        "each fold is out of sample for what agents and council learned before it)",
+    )
+    backtest.add_argument("--html", metavar="FILE", help="HTML report (default: under state.dir)")
+    backtest.add_argument("--agent", action="append", help="only this agent (repeatable)")
+    backtest.add_argument("--symbols", help="comma-separated symbols or bases to replay")
+    backtest.add_argument(
+        "--sample-s", type=float, help="equity sampling step in market seconds (default: span/200)"
+    )
+    backtest.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    report = sub.add_parser(
+        "report",
+        help="the backtest's figures for a paper or live run, from its audit store",
+        description="Read a run's audit store (read-only; the latest run by default) and print "
+        "the backtest's figures per agent and in total, the weight history and the council's "
+        "decisions.",
+    )
+    _common(report)
+    report.add_argument("--run", metavar="DIR", help="a run directory (holding audit.duckdb)")
+    report.add_argument("--db", metavar="FILE", help="an audit.duckdb file")
+    report.add_argument("--walk-forward", type=int, metavar="N", help="also report N equal folds")
+    report.add_argument("--html", metavar="FILE", help="write the HTML report too")
+
+    doctor = sub.add_parser(
+        "doctor",
+        help="the pre-trading checklist; exit non-zero if any check fails",
+        description="Check, each with pass/fail/skip and the reason: risk limits, replay data "
+        "(or venues and keys in live), state and WAL directories writable, WAL readable, audit "
+        "store, Ray versions on all nodes, dashboard on loopback, and with --address the "
+        "running system's breaker, reconciliation and orphaned orders.",
+    )
+    _common(doctor)
+    doctor.add_argument("--data", default=argparse.SUPPRESS, help="replay data directory")
+
+    live = sub.add_parser(
+        "live",
+        help="live trading: refused unless the config, keys, SWARM_LIVE_ACK, doctor and you agree",
+        description="Refused unless: the config says mode = live; the venues' keys are in the "
+        "environment; SWARM_LIVE_ACK names the config's [live] account; doctor passes; and "
+        "the operator confirms the account. Each refusal says which condition failed.",
+    )
+    _common(live)
+    live.add_argument("--confirm", metavar="ACCOUNT", help="confirm without a prompt")
+
+    for action, text in (
+        ("kill", "trip the breaker of the running system (new orders refused, in-flight finish)"),
+        ("reset", "reset an OPEN breaker of the running system (to HALF_OPEN probing)"),
+    ):
+        command = sub.add_parser(action, help=text, description=text[0].upper() + text[1:] + ".")
+        _common(command)
+        command.add_argument("--operator", help="who acts (default: the login name)")
+        command.add_argument("--reason", help="free text written to the WAL with the transition")
+        command.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+
+
+def _config_path(args: argparse.Namespace) -> str:
+    if args.config:
+        return str(args.config)
+    return str(ROOT / "configs" / DEFAULT_CONFIGS.get(args.command or "", "paper.toml"))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    args.config = _config_path(args)
     try:
         config = load_config(args.config, SwarmConfig)
+        from cli.logs import setup_logging
+
+        setup_logging(args.log_level or config.logging.level, config.logging.format)
         if args.command == "record":
             from cli.record import run_record
 
             return run_record(args)
+        if args.command == "backtest":
+            from cli.backtest import run_backtest_command
+
+            return run_backtest_command(args, config, args.config)
+        if args.command == "report":
+            from cli.report import run_report_command
+
+            return run_report_command(args, config)
+        if args.command == "doctor":
+            from cli.doctor import run_doctor_command
+
+            return run_doctor_command(args, config, args.config)
+        if args.command == "live":
+            from cli.live import run_live_command
+
+            return run_live_command(args, config, args.config)
+        if args.command in ("kill", "reset"):
+            from cli.control import run_control_command
+
+            return run_control_command(args, config)
         if config.mode != "paper":
             print(
                 f"error: {args.config}: mode = {config.mode!r}: only paper runs from this command",

@@ -18,7 +18,7 @@ import asyncio
 import json
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -45,6 +45,58 @@ from gateway.orders import OrderView  # noqa: E402
 from gateway.service import GatewayService  # noqa: E402
 from gateway.wal import Wal  # noqa: E402
 from risk.limits import RiskLimits  # noqa: E402
+
+SAMPLE_NS = 60_000_000_000
+"""Equity sampling step of the report (one minute of market time)."""
+
+
+class EquitySampler:
+    """Sample each agent's equity (starting budget + P&L at the gateway's marks) on market time.
+
+    A sample is taken at each step boundary crossed, with the state as it was
+    before the market moved past it, and once at the end.
+    """
+
+    def __init__(self, agents: Sequence[str], budgets: Mapping[str, Decimal], step_ns: int) -> None:
+        if step_ns <= 0:
+            raise ValueError(f"sample_ns = {step_ns}: must be > 0")
+        self._agents = tuple(agents)
+        self._budgets = dict(budgets)
+        self._step = step_ns
+        self._next: int | None = None
+        self.first_ns: int | None = None
+        self.points: dict[str, list[tuple[int, Decimal]]] = {a: [] for a in self._agents}
+
+    def _take(self, ts_ns: int, engine: GatewayEngine) -> None:
+        for agent in self._agents:
+            pnl = engine.ledger.valuation(agent)[3] if agent in engine.ledger.agents else Decimal(0)
+            self.points[agent].append((ts_ns, self._budgets[agent] + pnl))
+
+    def before(self, ts_ns: int, engine: GatewayEngine) -> None:
+        """Call before the market moves to ``ts_ns``: sample every boundary up to it."""
+        if self._next is None:
+            self.first_ns = ts_ns
+            self._take(ts_ns, engine)
+            self._next = ts_ns + self._step
+            return
+        if ts_ns >= self._next:
+            # The state is the same at every boundary crossed in one jump: sample it once.
+            self._take(self._next + (ts_ns - self._next) // self._step * self._step, engine)
+            self._next += ((ts_ns - self._next) // self._step + 1) * self._step
+
+    def finish(self, ts_ns: int, engine: GatewayEngine) -> None:
+        if self._next is None:
+            return
+        last = self.points[self._agents[0]][-1][0] if self._agents else ts_ns
+        if ts_ns > last:
+            self._take(ts_ns, engine)
+        elif self._agents:  # the final state replaces a sample taken at the same instant
+            for agent in self._agents:
+                self.points[agent].pop()
+            self._take(ts_ns, engine)
+
+    def as_json(self) -> dict[str, list[tuple[int, str]]]:
+        return {a: [(ts, str(e)) for ts, e in pts] for a, pts in self.points.items()}
 
 
 @dataclass
@@ -73,9 +125,21 @@ async def run_backtest(
     *,
     symbols: Sequence[str] | None = None,
     council: Mapping[str, Any] | None = None,
+    start_ns: int | None = None,
+    end_ns: int | None = None,
+    sample_ns: int = SAMPLE_NS,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, Any]:
-    """Replay ``data_dir`` through paper venues, the gateway service and ``agents``; return the report."""
-    feed = ReplayFeed(data_dir, symbols=symbols, venues=paper.venues)
+    """Replay ``data_dir`` through paper venues, the gateway service and ``agents``; return the report.
+
+    ``start_ns``/``end_ns`` replay only that window (books are sent whole at its
+    start); each agent's equity (starting budget + P&L at the gateway's marks) is
+    sampled every ``sample_ns`` of market time and at the end; ``progress(events,
+    ts_ns)`` is called after each batch.
+    """
+    feed = ReplayFeed(
+        data_dir, symbols=symbols, venues=paper.venues, start_ns=start_ns, end_ns=end_ns
+    )
     files = feed.files()
     start_ns = min((f.first_ns for f in files if f.first_ns is not None), default=0)
     clock = SimulatedClock(max(start_ns - 1, 0))
@@ -104,10 +168,14 @@ async def run_backtest(
     events = 0
     instants = 0
     liquidations = 0
+    sampler = EquitySampler(
+        tuple(agents), {a: spec.budget for a, spec in agents.items()}, sample_ns
+    )
     began = time.perf_counter()
     for batch in feed.batches(4096):
         for group in split_by_time(batch):
             ts = group[0].ts_ns
+            sampler.before(ts, service.engine)
             clock.advance_to(max(ts, clock.now_ns()))
             generated: list[MarketEvent] = []
             for name, venue in venues.items():
@@ -126,11 +194,14 @@ async def run_backtest(
                 await _council(service, board, cores, ts)
             events += len(group)
             instants += 1
+        if progress is not None:
+            progress(events, clock.now_ns())
     for agent_id, core in cores.items():
         for action in core.stop():
             if isinstance(action, CancelOrder):
                 await service.cancel(agent_id, action.intent_id)
     await service.poll()
+    sampler.finish(clock.now_ns(), engine)
     elapsed = time.perf_counter() - began
     snapshot = engine.snapshot()
     report: dict[str, Any] = {
@@ -144,6 +215,10 @@ async def run_backtest(
         "gateway_counters": dict(snapshot.counters),
         "venue_conservation_errors": sum(len(v.check_conservation()) for v in venues.values()),
         "agents": {},
+        "first_ns": sampler.first_ns,
+        "last_ns": clock.now_ns(),
+        "starting_budgets": {a: str(spec.budget) for a, spec in agents.items()},
+        "equity": sampler.as_json(),
     }
     if board is not None:
         report["council"] = {
@@ -228,6 +303,7 @@ def _agent_report(
         )
 
     buy_px, sell_px = vwap(buys), vwap(sells)
+    notional = sum((o.filled * o.average_price for o in filled if o.average_price), Decimal(0))
     inventories = [Decimal(q) for _, q in trace.inventory] or [Decimal(0)]
     return {
         "decisions": core.metrics.decisions,
@@ -244,6 +320,7 @@ def _agent_report(
         "inventory_min": str(min(inventories)),
         "inventory_max": str(max(inventories)),
         "inventory_changes": len(trace.inventory),
+        "traded_notional": str(notional),
         "fees": {k: str(v) for k, v in view.fees.items()} if view else {},
         "funding": {k: str(v) for k, v in view.funding.items()} if view else {},
         "realized": str(view.realized) if view else "0",

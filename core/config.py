@@ -197,6 +197,19 @@ class CouncilSection(ConfigModel):
     config: dict[str, Any] = Field(default_factory=dict)
 
 
+class LiveSection(ConfigModel):
+    """Live trading: the account it trades; ``SWARM_LIVE_ACK`` must name it to arm a live run."""
+
+    account: str = ""
+
+
+class LoggingSection(ConfigModel):
+    """Structured logs on stderr (``cli.logs``): level and format; secrets are always redacted."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "WARNING"
+    format: Literal["json", "text"] = "json"
+
+
 class SwarmConfig(ConfigModel):
     """The whole of ``configs/*.toml``."""
 
@@ -209,3 +222,5 @@ class SwarmConfig(ConfigModel):
     gateway: GatewayConfig = GatewayConfig()
     agents: dict[str, AgentSpec] = Field(default_factory=dict)
     council: CouncilSection = CouncilSection()
+    live: LiveSection = LiveSection()
+    logging: LoggingSection = LoggingSection()

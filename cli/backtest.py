@@ -1,0 +1,219 @@
+"""``python main.py backtest``: the paper run's cores in one process at full speed, with its report.
+
+Runs ``backtest.runner.run_backtest`` (venues, gateway service, agents and the
+council when the config turns it on, on a simulated clock) over a data set,
+with a progress bar on stderr, then reports per agent and in total: return,
+Sharpe, Sortino, max drawdown, profit factor, CVaR 95%, turnover, fees and
+funding (``backtest.summary``). Deterministic: the same data, config and
+``--seed`` give the same report (the wall-clock figures ``elapsed_s`` and
+``events_per_s`` aside).
+
+``--walk-forward N`` splits the run's span into N equal folds and reports each
+fold's figures on its own window. It is one continuous run: agents and council
+carry forward only what they learned from the past, so every fold is out of
+sample for the state it starts with.
+
+``--html FILE`` (default ``<state.dir>/backtest-<UTC>.html``) writes a
+self-contained page with the equity curves, drawdowns and weight history.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from backtest.html import render_html
+from backtest.runner import run_backtest
+from backtest.summary import performance_report, series_from_backtest
+from core.config import SwarmConfig
+from core.errors import InvalidValue
+from risk.limits import RiskLimits
+
+ROOT = Path(__file__).resolve().parent.parent
+MIN_SAMPLE_NS = 1_000_000_000
+SAMPLES = 200
+
+
+def limits_of(config: SwarmConfig) -> RiskLimits:
+    g = config.gateway
+    return RiskLimits(
+        max_order_notional=g.max_order_notional,
+        max_position_notional=g.max_position_notional,
+        max_orders_per_window=g.max_orders_per_minute,
+        price_band_bps=g.price_band_bps,
+    )
+
+
+def scan_data(
+    data_dir: Path, venues: Sequence[str], symbols: Sequence[str] | None
+) -> tuple[int, int, int]:
+    """Return (events, first_ns, last_ns) of the data (a pass of the replay alone: cheap)."""
+    from exchanges.feeds.replay import ReplayFeed
+
+    events, first, last = 0, 0, 0
+    for event in ReplayFeed(data_dir, symbols=symbols, venues=venues):
+        if not events:
+            first = event.ts_ns
+        last = max(last, event.ts_ns)
+        events += 1
+    if not events:
+        raise InvalidValue("data", str(data_dir), "holds no event for the configured venues")
+    return events, first, last
+
+
+def default_sample_ns(first_ns: int, last_ns: int) -> int:
+    """About ``SAMPLES`` equity samples over the span, at least one a second of market time."""
+    return max(MIN_SAMPLE_NS, (last_ns - first_ns) // SAMPLES)
+
+
+def _progress_bar(total: int, enabled: bool) -> tuple[Any, Callable[[int, int], None]]:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    progress = Progress(
+        TextColumn("backtest"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("events"),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[market]}"),
+        console=Console(stderr=True),
+        disable=not enabled,
+        transient=False,
+    )
+    task = progress.add_task("backtest", total=total, market="")
+
+    def update(events: int, ts_ns: int) -> None:
+        market = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ts_ns / 1e9))
+        progress.update(task, completed=events, market=f"market {market} UTC")
+
+    return progress, update
+
+
+def backtest_report(
+    config: SwarmConfig,
+    config_path: str,
+    *,
+    data: str | None = None,
+    agent_ids: Sequence[str] | None = None,
+    symbols: Sequence[str] | None = None,
+    seed: int | None = None,
+    walk_forward: int = 0,
+    sample_s: float | None = None,
+    show_progress: bool = False,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run the backtest; return (the report, the runner's raw report with its equity series)."""
+    from cli.paper import enabled_agents, resolve_data_dir
+
+    if walk_forward < 0:
+        raise InvalidValue("--walk-forward", walk_forward, "must be >= 0")
+    data_dir = resolve_data_dir(data or config.paper.data_dir)
+    agents = enabled_agents(config, config_path)
+    if agent_ids:
+        unknown = sorted(set(agent_ids) - set(agents))
+        if unknown:
+            raise InvalidValue("--agent", unknown[0], f"enabled agents: {', '.join(agents)}")
+        agents = {k: v for k, v in agents.items() if k in agent_ids}
+    if not agents:
+        raise InvalidValue("agents", config_path, "no enabled agent to backtest")
+    paper = config.paper if seed is None else config.paper.model_copy(update={"seed": seed})
+    events, first_ns, last_ns = scan_data(data_dir, paper.venues, symbols)
+    if sample_s is not None and sample_s <= 0:
+        raise InvalidValue("--sample-s", sample_s, "must be > 0")
+    sample_ns = int(sample_s * 1e9) if sample_s else default_sample_ns(first_ns, last_ns)
+    council = config.council.config if config.council.enabled else None
+    progress, update = _progress_bar(events, show_progress)
+    with progress:
+        raw = asyncio.run(
+            run_backtest(
+                data_dir,
+                agents,
+                paper,
+                limits_of(config),
+                symbols=symbols,
+                council=council,
+                sample_ns=sample_ns,
+                progress=update,
+            )
+        )
+    figures = performance_report(series_from_backtest(raw), folds=walk_forward)
+    report: dict[str, Any] = {
+        "mode": "backtest",
+        "data_dir": raw["data_dir"],
+        "seed": paper.seed,
+        "config": config_path,
+        "events": raw["events"],
+        "instants": raw["instants"],
+        "elapsed_s": raw["elapsed_s"],
+        "events_per_s": raw["events_per_s"],
+        "breaker": raw["breaker"],
+        "venue_conservation_errors": raw["venue_conservation_errors"],
+        "sample_ns": sample_ns,
+        "marks": "equity = starting budget + P&L at the gateway's marks (the replay's mid prices)",
+        **figures,
+    }
+    if "council" in raw:
+        report["council_decisions"] = raw["council"]["decisions"]
+    return report, raw
+
+
+def default_html_path(config: SwarmConfig) -> Path:
+    name = time.strftime("backtest-%Y%m%dT%H%M%SZ.html", time.gmtime())
+    return ROOT / config.state.dir / name
+
+
+def write_html(path: Path, report: dict[str, Any], raw: dict[str, Any]) -> Path:
+    equity = series_from_backtest(raw).equity
+    notes = [
+        f"data: {report['data_dir']}; seed {report['seed']}; {report['events']} events; "
+        f"config {report['config']}",
+        report["marks"],
+    ]
+    page = render_html("Swarm backtest", report, equity, notes)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(page, encoding="utf-8")
+    return path
+
+
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['mode']}: {report.get('data_dir') or report.get('run_dir')}")
+    columns = ("total_return", "pnl", "sharpe", "sortino", "max_drawdown", "profit_factor")
+    columns += ("cvar_95", "turnover", "fees", "funding")
+    table.add_column("")
+    for column in columns:
+        table.add_column(column, justify="right")
+    rows = {**report["agents"], "total": report["total"]}
+    for name, values in rows.items():
+        table.add_row(name, *("–" if values[c] is None else str(values[c]) for c in columns))
+    Console().print(table)
+
+
+def run_backtest_command(args: Any, config: SwarmConfig, config_path: str) -> int:
+    """``main.py backtest``: run, write the HTML report, print the figures; return the exit code."""
+    report, raw = backtest_report(
+        config,
+        config_path,
+        data=args.data,
+        agent_ids=args.agent,
+        symbols=args.symbols.split(",") if args.symbols else None,
+        seed=args.seed,
+        walk_forward=args.walk_forward or 0,
+        sample_s=args.sample_s,
+        show_progress=not args.no_progress and not args.json,
+    )
+    html_path = Path(args.html) if args.html else default_html_path(config)
+    report["html"] = str(write_html(html_path, report, raw))
+    if args.json:
+        print(json.dumps(report, default=str, sort_keys=True))
+    else:
+        print_table(report)
+        print(f"HTML report: {report['html']}", file=sys.stderr)
+    return 0 if report["venue_conservation_errors"] == 0 else 1
