@@ -2,20 +2,59 @@
 
 Ray decorators are applied here only (``ray.remote(**options)(Cls)``), with each
 actor's restart and concurrency policy, so the classes stay plain and testable.
+
+Start or join (``start_ray``)
+    Without an address, a local Ray starts with token authentication on
+    (``RAY_AUTH_MODE=token`` where this Ray supports it, ``[ray] token_auth``)
+    and, with ``dashboard``, the dashboard on ``[ray] dashboard_host``, which
+    must be loopback unless ``dashboard_allow_remote`` says otherwise
+    (``ConfigError``). With an address the driver joins that cluster and the
+    code travels as the ``runtime_env`` working directory (the project root
+    without ``.venv``, ``.git``, ``var`` and caches); the cluster's token must
+    be in the driver's environment (``RAY_AUTH_MODE=token`` and
+    ``RAY_AUTH_TOKEN`` or ``RAY_AUTH_TOKEN_PATH``) unless it runs on the head.
+
+Placement (``actor_options``)
+    Decided by the pure ``placement`` from the cluster's facts, so callers
+    need no change: when a node advertises the gateway resource, the gateway
+    asks for a little of it (it runs where its WAL disk is); agents use the
+    SPREAD strategy; on a cluster of several nodes the feed is pinned to the
+    driver's node, where its data directory was resolved. Explicit overrides win.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import ray
 
 from core.config import RayConfig
+from core.errors import ConfigError
 
 log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GATEWAY_RESOURCE_SHARE = 0.001
+"""What the gateway asks of its node's gateway resource: a marker, not a capacity."""
+
+WORKING_DIR_EXCLUDES: tuple[str, ...] = (
+    ".venv",
+    ".git",
+    "var",
+    "**/__pycache__",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "*.duckdb",
+)
+"""What stays behind when the code travels to a cluster (the venv, the history, run state)."""
 
 
 @dataclass(frozen=True)
@@ -43,14 +82,78 @@ POLICIES: dict[str, ActorPolicy] = {
 }
 
 
+# -- START OR JOIN -------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    """Tell whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_listen_host(host: str, *, allow_remote: bool, key: str) -> str:
+    """Return ``host``, or raise ``ConfigError`` naming ``key`` when it is not loopback and not allowed."""
+    if not host:
+        raise ConfigError("config", key, host, "must name a host (127.0.0.1 by default)")
+    if not is_loopback(host) and not allow_remote:
+        raise ConfigError(
+            "config",
+            key,
+            host,
+            "listens beyond this machine with no authentication of its own; "
+            "set the matching allow_remote = true to accept that",
+        )
+    return host
+
+
+def token_auth_supported() -> bool:
+    """Tell whether this Ray has token authentication (Ray 2.5x and later)."""
+    try:
+        import ray._private.authentication.authentication_token_setup  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def auth_environment(
+    token_auth: bool, environ: Mapping[str, str], *, supported: bool
+) -> dict[str, str]:
+    """Return the variables to set before starting a local Ray: token mode unless the
+    operator chose a mode already (``RAY_AUTH_MODE`` set) or this Ray has none."""
+    if not supported or "RAY_AUTH_MODE" in environ:
+        return {}
+    return {"RAY_AUTH_MODE": "token" if token_auth else "disabled"}
+
+
+def runtime_env_for(root: Path, joining: bool) -> dict[str, Any] | None:
+    """Return the ``runtime_env`` that carries the code to a cluster's nodes (None locally)."""
+    if not joining:
+        return None
+    return {"working_dir": str(root), "excludes": list(WORKING_DIR_EXCLUDES)}
+
+
 def start_ray(
     config: RayConfig, *, address: str | None = None, dashboard: bool | None = None
 ) -> dict[str, Any]:
-    """Start a local Ray (or join ``address``) in the config's namespace; return its context facts."""
+    """Start a local Ray (or join ``address``) in the config's namespace; return its context facts.
+
+    Raise ``ConfigError`` for a non-loopback dashboard host that the config does not allow.
+    """
+    set_gateway_resource(config.gateway_resource)
     if ray.is_initialized():
         return {"address": ray.get_runtime_context().gcs_address, "joined": True}
     target = address if address is not None else config.address
     with_dashboard = config.dashboard if dashboard is None else dashboard
+    if with_dashboard and not target:
+        check_listen_host(
+            config.dashboard_host,
+            allow_remote=config.dashboard_allow_remote,
+            key="ray.dashboard_host",
+        )
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     kwargs: dict[str, Any] = {
         "namespace": config.namespace,
@@ -59,14 +162,88 @@ def start_ray(
     }
     if target:
         kwargs["address"] = target
+        kwargs["runtime_env"] = runtime_env_for(ROOT, joining=True)
+        if with_dashboard:
+            log.warning(
+                "joining %s: the dashboard is the head's (ray start --include-dashboard)", target
+            )
     else:
+        os.environ.update(
+            auth_environment(config.token_auth, os.environ, supported=token_auth_supported())
+        )
         kwargs["include_dashboard"] = with_dashboard
         kwargs["dashboard_host"] = config.dashboard_host
+        kwargs["dashboard_port"] = config.dashboard_port
     context = ray.init(**kwargs)
     return {
-        "address": context.address_info.get("address"),
+        "address": getattr(context, "address_info", {}).get("address"),
         "dashboard_url": context.dashboard_url or None,
+        "joined": bool(target),
+        "auth_mode": os.environ.get("RAY_AUTH_MODE", "ray default"),
     }
+
+
+# -- PLACEMENT ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClusterFacts:
+    """What placement needs to know of the connected cluster."""
+
+    nodes: int
+    resources: Mapping[str, float]
+    driver_node_id: str | None = None
+
+
+def placement(
+    kind: str, facts: ClusterFacts, *, gateway_resource: str = "gateway"
+) -> dict[str, Any]:
+    """Return the Ray placement options of an actor of ``kind`` on the cluster ``facts`` describe.
+
+    ``feed_node`` stands for a hard node affinity (the caller builds Ray's strategy).
+    """
+    if kind == "gateway" and facts.resources.get(gateway_resource, 0) > 0:
+        return {"resources": {gateway_resource: GATEWAY_RESOURCE_SHARE}}
+    if kind == "agent":
+        return {"scheduling_strategy": "SPREAD"}
+    if kind == "feed" and facts.nodes > 1 and facts.driver_node_id:
+        return {"node_affinity": facts.driver_node_id}
+    return {}
+
+
+def cluster_facts() -> ClusterFacts | None:
+    """Read the connected cluster's facts; None when Ray is not initialized (nothing to place)."""
+    if not ray.is_initialized():
+        return None
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    alive = len([node for node in nodes if node.get("Alive")])
+    return ClusterFacts(
+        nodes=alive,
+        resources=dict(ray.cluster_resources()),  # type: ignore[no-untyped-call]
+        driver_node_id=ray.get_runtime_context().get_node_id(),
+    )
+
+
+def _ray_placement(kind: str) -> dict[str, Any]:
+    facts = cluster_facts()
+    if facts is None:
+        return {}
+    options = placement(kind, facts, gateway_resource=_gateway_resource)
+    node = options.pop("node_affinity", None)
+    if node is not None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+    return options
+
+
+_gateway_resource = "gateway"
+
+
+def set_gateway_resource(name: str) -> None:
+    """Use ``name`` as the gateway node's custom resource (``[ray] gateway_resource``)."""
+    global _gateway_resource
+    _gateway_resource = name
 
 
 def actor_options(kind: str, name: str, **overrides: Any) -> dict[str, Any]:
@@ -81,6 +258,7 @@ def actor_options(kind: str, name: str, **overrides: Any) -> dict[str, Any]:
     }
     if policy.lifetime:
         options["lifetime"] = policy.lifetime
+    options.update(_ray_placement(kind))
     options.update(overrides)
     return options
 

@@ -1,0 +1,343 @@
+"""A two-node Ray cluster on this machine: a paper run across it, and where each actor ran.
+
+The cluster is started with ``ray start`` (a head advertising the ``gateway``
+resource, with the dashboard on 127.0.0.1, and a worker advertising
+``worker``), every port chosen free, its own temp dir, token authentication on
+with a token of its own that reaches the worker and the driver through
+``RAY_AUTH_TOKEN_PATH``. It never touches the test session's Ray: no
+``ray stop``; teardown kills exactly the processes of the two nodes' sessions.
+
+The run is ``python main.py --paper --address <head>`` in a subprocess; the
+actors are then listed through the state API in another subprocess (this file
+run as a script: ``python -m tests.integration.test_cluster probe ...``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = str(ROOT / ".venv" / "bin" / "python")
+RAY = str(ROOT / ".venv" / "bin" / "ray")
+START_TIMEOUT_S = 60.0
+RUN_TIMEOUT_S = 150.0
+
+
+# -- THE CLUSTER ---------------------------------------------------------------
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct free TCP ports on 127.0.0.1 (held together, then released)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+@dataclass
+class Cluster:
+    dir: Path
+    address: str
+    dashboard: str
+    token: str
+    env: dict[str, str]
+    processes: list[subprocess.Popen[bytes]]
+
+
+def _wait_for(path: Path, text: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if path.exists() and text in path.read_text(errors="replace"):
+            return
+        if process.poll() is not None:
+            break
+        time.sleep(0.2)
+    log = path.read_text(errors="replace")[-3000:] if path.exists() else ""
+    raise AssertionError(f"{what} did not start (exit {process.poll()}):\n{log}")
+
+
+def _start_node(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [RAY, "start", "--block", "--disable-usage-stats", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,  # its own session: teardown kills exactly its processes
+        )
+
+
+def _kill_session(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL every process of the session ``process`` leads (the node's raylet, workers...).
+
+    SIGTERM would drain the node for up to 30 s; nothing here needs a clean exit.
+    """
+    sid = process.pid
+    listing = subprocess.run(
+        ["ps", "-o", "pid=", "-s", str(sid)], capture_output=True, text=True, check=False
+    )
+    for pid in (int(p) for p in listing.stdout.split()):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def two_node_cluster() -> Iterator[Cluster]:
+    """Start a head (``gateway`` resource, dashboard on 127.0.0.1) and a worker (``worker``)."""
+    base = Path(tempfile.mkdtemp(prefix="swc-", dir="/tmp"))  # short: Ray's socket paths
+    token = secrets.token_hex(32)
+    (base / "token").write_text(token)
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN_PATH=str(base / "token"),
+        RAY_USAGE_STATS_ENABLED="0",
+        RAY_DEDUP_LOGS="0",
+    )
+    ports = free_ports(16)
+    gcs, dashboard = ports[0], ports[1]
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        head = _start_node(
+            [
+                "--head",
+                "--node-ip-address=127.0.0.1",
+                f"--port={gcs}",
+                '--resources={"gateway": 1}',
+                "--num-cpus=1",
+                "--object-store-memory=100000000",
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dashboard}",
+                f"--temp-dir={base / 'ray'}",
+                f"--node-manager-port={ports[2]}",
+                f"--object-manager-port={ports[3]}",
+                f"--ray-client-server-port={ports[4]}",
+                f"--dashboard-agent-listen-port={ports[5]}",
+                f"--dashboard-agent-grpc-port={ports[6]}",
+                f"--runtime-env-agent-port={ports[7]}",
+                f"--metrics-export-port={ports[8]}",
+            ],
+            base / "head.log",
+            env,
+        )
+        processes.append(head)
+        _wait_for(base / "head.log", "Ray runtime started", head, "the head")
+        worker = _start_node(
+            [
+                f"--address=127.0.0.1:{gcs}",
+                "--node-ip-address=127.0.0.1",
+                '--resources={"worker": 1}',
+                "--num-cpus=1",
+                "--object-store-memory=100000000",
+                f"--node-manager-port={ports[9]}",
+                f"--object-manager-port={ports[10]}",
+                f"--dashboard-agent-listen-port={ports[11]}",
+                f"--dashboard-agent-grpc-port={ports[12]}",
+                f"--runtime-env-agent-port={ports[13]}",
+                f"--metrics-export-port={ports[14]}",
+            ],
+            base / "worker.log",
+            env,
+        )
+        processes.append(worker)
+        _wait_for(base / "worker.log", "Ray runtime started", worker, "the worker")
+        cluster = Cluster(
+            base, f"127.0.0.1:{gcs}", f"http://127.0.0.1:{dashboard}", token, env, processes
+        )
+        probe(cluster, "wait-nodes", "2")
+        yield cluster
+    finally:
+        for process in reversed(processes):
+            _kill_session(process)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+def probe(cluster: Cluster, *args: str) -> Any:
+    """Run this file as a script against the cluster; return the JSON it prints last."""
+    done = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "tests.integration.test_cluster",
+            "probe",
+            cluster.address,
+            cluster.dashboard,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env=cluster.env,
+        cwd=ROOT,
+        timeout=90,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def write_config(base: Path) -> Path:
+    """configs/cluster.toml with the run's state in the cluster's temp dir and no fixed metrics port."""
+    text = (ROOT / "configs" / "cluster.toml").read_text()
+    text = text.replace('dir = "var/cluster"', f'dir = "{base / "state"}"')
+    text = text.replace("port = 9464", "port = 0")
+    path = base / "cluster.toml"
+    path.write_text(text)
+    return path
+
+
+# -- THE TEST --------------------------------------------------------------------
+
+
+def test_paper_run_on_two_nodes_when_gateway_node_advertised_then_gateway_there_and_agents_spread(
+    two_node_cluster: Cluster,
+) -> None:
+    cluster = two_node_cluster
+    config = write_config(cluster.dir)
+    run = subprocess.run(
+        [
+            PYTHON,
+            "main.py",
+            "--paper",
+            "--no-tui",
+            "--json",
+            "--config",
+            str(config),
+            "--address",
+            cluster.address,
+            "--duration",
+            "30",
+        ],
+        capture_output=True,
+        text=True,
+        env=cluster.env,
+        cwd=ROOT,
+        timeout=RUN_TIMEOUT_S,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr[-4000:]
+    summary = json.loads(run.stdout.strip().splitlines()[-1])
+    assert summary["conservation_errors"] == 0
+    assert summary["gateway"]["orders"] > 0, summary["gateway"]
+    assert summary["gateway"]["state_dir"].startswith(str(cluster.dir / "state"))
+
+    facts = probe(cluster, "actors")
+    nodes = facts["nodes"]  # node id -> its custom resources
+    actors = facts["actors"]  # name -> node id
+    assert len(nodes) == 2
+    gateway_node = [n for n, r in nodes.items() if r.get("gateway")]
+    worker_node = [n for n, r in nodes.items() if r.get("worker")]
+    assert len(gateway_node) == 1 and len(worker_node) == 1
+    expected = {
+        "gateway",
+        "feed",
+        "council",
+        "agent:mm",
+        "agent:funding-arb",
+        "agent:liq-hunter",
+        *(f"venue:{v}" for v in ("binance", "bybit", "okx", "hyperliquid")),
+    }
+    assert expected <= set(actors), sorted(actors)
+    # The gateway runs where its WAL disk is: the node advertising the `gateway` resource.
+    assert actors["gateway"] == gateway_node[0]
+    # The agents are spread: both nodes run at least one.
+    agent_nodes = {actors[a] for a in expected if a.startswith("agent:")}
+    assert agent_nodes == {gateway_node[0], worker_node[0]}, actors
+
+    # The code travelled as the runtime_env working directory, without the venv or run state.
+    packages = list((cluster.dir / "ray").glob("session_*/runtime_resources/working_dir_files/*"))
+    assert packages, "no runtime_env working_dir package was unpacked"
+    assert any((p / "gateway" / "actor.py").is_file() for p in packages)
+    assert not any((p / ".venv").exists() or (p / "var").exists() for p in packages)
+
+
+def test_dashboard_api_when_no_token_then_refused_and_with_token_then_answers(
+    two_node_cluster: Cluster,
+) -> None:
+    url = f"{two_node_cluster.dashboard}/api/v0/nodes?limit=10"
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(url, timeout=10)
+    assert refused.value.code == 401
+    request = urllib.request.Request(
+        url, headers={"Authorization": f"Bearer {two_node_cluster.token}"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+        body = json.loads(answer.read())
+    assert len(body["data"]["result"]["result"]) == 2
+
+
+# -- THE PROBE (run as a script in the cluster's environment) -------------------------
+
+
+def _probe(address: str, dashboard: str, command: str, *args: str) -> Any:
+    import ray
+    from ray.util.state import list_actors, list_nodes
+
+    ray.init(address=address, namespace="swarm-probe", logging_level="ERROR", log_to_driver=False)
+    try:
+        if command == "wait-nodes":
+            wanted = int(args[0])
+            deadline = time.monotonic() + START_TIMEOUT_S
+            alive = 0
+            while time.monotonic() < deadline:
+                alive = len([n for n in ray.nodes() if n["Alive"]])
+                if alive >= wanted:
+                    return {"alive": alive}
+                time.sleep(0.2)
+            raise SystemExit(f"only {alive} of {wanted} nodes joined")
+        if command == "actors":
+            nodes = {
+                n.node_id: {
+                    k: v for k, v in n.resources_total.items() if k in ("gateway", "worker")
+                }
+                for n in list_nodes(address=dashboard)
+                if n.state == "ALIVE"
+            }
+            actors = {
+                a.name: a.node_id
+                for a in list_actors(
+                    address=dashboard,
+                    filters=[("ray_namespace", "=", "swarm")],
+                    limit=1000,
+                    detail=True,
+                )
+                if a.name
+            }
+            return {"nodes": nodes, "actors": actors}
+        raise SystemExit(f"unknown probe command {command!r}")
+    finally:
+        ray.shutdown()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 5 or sys.argv[1] != "probe":
+        raise SystemExit(
+            "usage: python -m tests.integration.test_cluster probe ADDRESS DASHBOARD CMD ..."
+        )
+    print(json.dumps(_probe(*sys.argv[2:])))
