@@ -182,7 +182,8 @@ def cvar(returns: np.ndarray[Any, np.dtype[np.float64]], level: float = CVAR_LEV
         raise InvalidValue("level", level, "must be strictly between 0 and 1")
     if len(returns) == 0:
         return None
-    count = max(1, math.ceil(len(returns) * (1.0 - level)))
+    # Rounded first: 40 * (1 - 0.95) is 2.0000000000000004 in floats, and the tail is 2.
+    count = max(1, math.ceil(round(len(returns) * (1.0 - level), 9)))
     worst = np.sort(returns)[:count]
     return float(np.mean(worst))
 

@@ -24,6 +24,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -185,15 +186,34 @@ def print_table(report: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"{report['mode']}: {report.get('data_dir') or report.get('run_dir')}")
-    columns = ("total_return", "pnl", "sharpe", "sortino", "max_drawdown", "profit_factor")
-    columns += ("cvar_95", "turnover", "fees", "funding")
+    columns = {
+        "total_return": "return",
+        "pnl": "P&L",
+        "sharpe": "Sharpe",
+        "sortino": "Sortino",
+        "max_drawdown": "max DD",
+        "profit_factor": "PF",
+        "cvar_95": "CVaR95",
+        "turnover": "turnover",
+        "fees": "fees",
+        "funding": "funding",
+    }
     table.add_column("")
-    for column in columns:
-        table.add_column(column, justify="right")
+    for label in columns.values():
+        table.add_column(label, justify="right")
     rows = {**report["agents"], "total": report["total"]}
     for name, values in rows.items():
-        table.add_row(name, *("–" if values[c] is None else str(values[c]) for c in columns))
+        table.add_row(name, *(_cell(values[c]) for c in columns))
     Console().print(table)
+
+
+def _cell(value: Any) -> str:
+    """Ratios with 4 significant digits, money with 2 decimals (the JSON keeps every digit)."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return f"{Decimal(value):,.2f}"
 
 
 def run_backtest_command(args: Any, config: SwarmConfig, config_path: str) -> int:
