@@ -93,6 +93,20 @@ def choose_target(rng: random.Random, agents: list[str], council: bool) -> str:
     return rng.choice(targets)
 
 
+def connect(address: str | None, namespace: str) -> None:
+    """Join ``address`` or start a local Ray (no dashboard) in ``namespace``."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING}
+    if address:
+        kwargs["address"] = address
+    else:
+        kwargs["include_dashboard"] = False
+    ray.init(**kwargs)
+
+
 def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     """Run the soak; return its summary (see the module doc)."""
     import ray
@@ -102,7 +116,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     from chaos.kill import Killer, KillOutcome
     from chaos.resilient import ResilientCouncil, ResilientPusher
     from cli.paper import enabled_agents, finish_trading, resolve_data_dir, start_trading
-    from cli.runtime import create_actor, start_ray
+    from cli.runtime import create_actor
     from core.config import SwarmConfig, load_config
     from council.actor import CouncilActor
     from exchanges.feeds.actor import FeedActor
@@ -114,8 +128,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     config = soak_config(load_config(args.config, SwarmConfig), args.state_dir)
     agents = enabled_agents(config, args.config)
     speed = MARKET_SECONDS / (args.minutes * 60)
-    ray_config = config.ray.model_copy(update={"namespace": args.namespace})
-    start_ray(ray_config, address=args.address, dashboard=False)
+    connect(args.address, args.namespace)
     faults = DEFAULT_FAULTS.model_copy(update={"seed": seed}) if not args.no_faults else None
 
     clients = {
