@@ -18,6 +18,8 @@ Contract
     accepted, rejected, unknown, denied by reason; fills; the submit and
     WAL-commit (append + fsync) latency histograms; the breaker state (one
     series per state, 1 for the current one) and whether the gateway answers;
+    in Ray's pipeline every series also carries ``run`` (the gateway's state
+    directory), so two runs in one Ray never add up;
     per agent equity, P&L (realized, unrealized), budget, free budget and
     weight (its share of all budgets); the feed's events, market time and lag.
 
@@ -107,10 +109,13 @@ class Reading:
 
     samples: list[Sample] = field(default_factory=list)
     histograms: list[HistogramSample] = field(default_factory=list)
+    run: str = ""
+    """The gateway's state directory: tags Ray's series, so runs in one Ray never add up."""
 
     def extend(self, other: Reading) -> None:
         self.samples.extend(other.samples)
         self.histograms.extend(other.histograms)
+        self.run = self.run or other.run
 
     def value(self, name: str, **labels: str) -> float | None:
         """Return the sample ``name`` with exactly ``labels``; None when absent."""
@@ -147,7 +152,7 @@ def read_gateway(
     ``realized``, ``unrealized``, ``equity`` as ``Decimal``); only ``agent_ids``
     are exported (all ids not starting with ``_`` when it is empty).
     """
-    reading = Reading()
+    reading = Reading(run=str(status.get("state_dir") or ""))
     add = reading.samples.append
     ready = bool(status.get("ready"))
     add(Sample(PREFIX + "gateway_up", "gauge", "1 when the gateway answered the last poll.", 1.0))
@@ -332,20 +337,23 @@ class RayMetricsSink:
         return metric
 
     def publish(self, reading: Reading) -> None:
+        run = {"run": reading.run}
         for s in reading.samples:
-            tags = dict(s.labels)
+            tags = {**dict(s.labels), **run}
             metric = self._metric(s.kind, s.name, s.help, tuple(tags))
             if s.kind == "gauge":
-                metric.set(s.value, tags=tags or None)
+                metric.set(s.value, tags=tags)
                 continue
             key = (s.name, s.labels)
             current = int(s.value)
             grown = counter_delta(self._last_counts.get(key, 0), current)
             self._last_counts[key] = current
             if grown > 0:
-                metric.inc(grown, tags=tags or None)
+                metric.inc(grown, tags=tags)
         for h in reading.histograms:
-            metric = self._metric("histogram", h.name, h.help, (), boundaries=list(h.bounds_s))
+            metric = self._metric(
+                "histogram", h.name, h.help, ("run",), boundaries=list(h.bounds_s)
+            )
             previous = self._last_buckets.get(h.name, (0,) * len(h.counts))
             if sum(h.counts) < sum(previous):  # the gateway restarted: its counts began again
                 previous = (0,) * len(h.counts)
@@ -356,7 +364,7 @@ class RayMetricsSink:
                 (*h.bounds_s, h.bounds_s[-1] * 2), h.counts, previous, strict=True
             ):
                 for _ in range(max(0, now - before)):
-                    metric.observe(bound)
+                    metric.observe(bound, tags=run)
 
 
 # -- THE EXPORTER --------------------------------------------------------------------
