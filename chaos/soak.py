@@ -99,7 +99,11 @@ def connect(address: str | None, namespace: str) -> None:
 
     if ray.is_initialized():
         return
-    kwargs: dict[str, Any] = {"namespace": namespace, "logging_level": logging.WARNING}
+    kwargs: dict[str, Any] = {
+        "namespace": namespace,
+        "logging_level": logging.WARNING,
+        "log_to_driver": False,
+    }
     if address:
         kwargs["address"] = address
     else:
