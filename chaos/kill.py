@@ -150,7 +150,7 @@ class Killer:
             self._arm(outcome.point)
         else:
             if at == "mid-order":
-                self._wait_for_order(timeout_s=5.0)
+                self._wait_for_order(timeout_s=1.0)
             self._kill(handle, before, way, outcome)
         killed_at = time.monotonic()
         if not self._wait_restart(handle, before.restarts, outcome):
@@ -195,7 +195,7 @@ class Killer:
         while time.monotonic() < deadline:
             if client.status().get("stats", {}).get("submits") != first:
                 return
-            time.sleep(0.005)
+            time.sleep(0.02)
 
     def _wait_restart(self, handle: Any, restarts: int, outcome: KillOutcome) -> bool:
         import ray

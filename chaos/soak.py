@@ -173,7 +173,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     }
     started = time.monotonic()
     ref = feed.run.remote(clients, pushers, gateway, council)
-    killer = Killer(args.namespace, timeout_s=60.0, crash_wait_s=5.0)
+    killer = Killer(args.namespace, timeout_s=60.0, crash_wait_s=2.0)
     outcomes: list[KillOutcome] = []
     next_outage = started + args.outage_every_s
     outages = 0
@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", default="var/soak", help="where the run folders go")
     parser.add_argument("--namespace", default="swarm")
     parser.add_argument("--address", default=None, help="a running Ray cluster (default: local)")
-    parser.add_argument("--pause-s", type=float, default=0.3, help="max pause between kills")
+    parser.add_argument("--pause-s", type=float, default=0.15, help="max pause between kills")
     parser.add_argument("--outage-every-s", type=float, default=30.0)
     parser.add_argument("--no-faults", action="store_true")
     args = parser.parse_args(argv)
