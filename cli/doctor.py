@@ -244,9 +244,9 @@ def check_ray_versions(local: str, nodes: Sequence[Mapping[str, Any]] | None) ->
         if not node.get("Alive", True):
             continue
         labels = node.get("Labels") or {}
-        version = str(labels.get("ray.io/ray-version") or node.get("RayVersion") or "unknown")
+        version = str(node.get("RayVersion") or labels.get("ray.io/ray-version") or "unknown")
         versions[str(node.get("NodeManagerAddress") or node.get("NodeID"))] = version
-    odd = {n: v for n, v in versions.items() if v not in (local, "unknown")}
+    odd = {n: v for n, v in versions.items() if v != local}
     if odd:
         listed = ", ".join(f"{n}: {v}" for n, v in sorted(odd.items()))
         return Check("Ray versions", "fail", f"driver {local}, but {listed}")
@@ -404,7 +404,7 @@ def connect_cluster(
     from gateway.client import GatewayClient
 
     start_ray(RayConfig(namespace=namespace), address=address)
-    nodes = list(ray.nodes())
+    nodes = [dict(n, RayVersion=_node_version(n)) for n in ray.nodes() if n.get("Alive")]
     try:
         gateway = GatewayClient(namespace=namespace, deadline_s=10)
     except ValueError:
@@ -416,6 +416,29 @@ def connect_cluster(
         except ValueError:
             continue
     return nodes, gateway, ports
+
+
+def _ray_version() -> str:
+    import ray
+
+    return str(ray.__version__)
+
+
+def _node_version(node: Mapping[str, Any], timeout_s: float = 20.0) -> str:
+    """Ask ``node`` its Ray version with a zero-CPU task pinned there ("unknown" if it cannot)."""
+    import ray
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    # A one-off probe, not an actor: cli.runtime's factory is for the system's named actors.
+    probe = ray.remote(
+        num_cpus=0,
+        max_retries=0,
+        scheduling_strategy=NodeAffinitySchedulingStrategy(node["NodeID"], soft=False),
+    )(_ray_version)
+    try:
+        return str(ray.get(probe.remote(), timeout=timeout_s))
+    except Exception:
+        return "unknown"
 
 
 def print_checks(checks: Sequence[Check]) -> None:
