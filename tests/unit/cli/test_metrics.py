@@ -138,3 +138,37 @@ def test_exporter_when_host_not_loopback_and_not_allowed_then_refused_before_bin
         exporter.start()
     assert error.value.key == "metrics.host"
     assert exporter.url is None
+
+
+def test_grafana_dashboard_when_loaded_then_every_series_it_queries_is_exported() -> None:
+    import json
+    import re
+    from pathlib import Path
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from cli.metrics import _ReadingCollector
+
+    orders = OrderMetrics()
+    orders.deny("off_tick")  # a reason label appears with the first denial
+    reading = read_gateway(status(orders), {"mm": view(10)}, ["mm"])
+    reading.extend(read_feed({"events": 1, "market_time_ns": 5}, now_ns=10))
+    collector = _ReadingCollector()
+    collector.publish(reading)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    exported = {
+        s.name
+        for family in text_string_to_metric_families(generate_latest(registry).decode())
+        for s in family.samples
+    }
+    path = Path(__file__).resolve().parents[3] / "configs" / "grafana-swarm.json"
+    dashboard = json.loads(path.read_text())
+    queried = {
+        match
+        for panel in dashboard["panels"]
+        for target in panel["targets"]
+        for match in re.findall(r"swarm_[a-z_]+", target["expr"])
+    }
+    assert len(queried) >= 15
+    assert queried <= exported, sorted(queried - exported)
