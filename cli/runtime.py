@@ -168,9 +168,13 @@ def start_ray(
                 "joining %s: the dashboard is the head's (ray start --include-dashboard)", target
             )
     else:
-        os.environ.update(
-            auth_environment(config.token_auth, os.environ, supported=token_auth_supported())
-        )
+        # Ray reads RAY_AUTH_MODE when it is imported: setting it here would start the
+        # head in token mode while this driver stays in the mode read at import, and the
+        # driver could not talk to its own head. Ray 2.60 already defaults to token mode;
+        # the environment decides (./swarm and the README say how to change it).
+        wanted = auth_environment(config.token_auth, os.environ, supported=token_auth_supported())
+        if wanted.get("RAY_AUTH_MODE") == "disabled":
+            log.warning("[ray] token_auth = false: set RAY_AUTH_MODE=disabled before starting")
         kwargs["include_dashboard"] = with_dashboard
         kwargs["dashboard_host"] = config.dashboard_host
         kwargs["dashboard_port"] = config.dashboard_port
