@@ -9,6 +9,14 @@ Contract:
 - ``pause(reason)``, ``resume()``, ``stop()``: the lifecycle; pausing and
   stopping cancel the agent's open orders.
 - ``stats()``: per-agent metrics.
+- Shadow mode (``shadow`` given: a strategy variant scored by the council): the
+  gateway client is replaced by a private ``agents.sandbox.Sandbox`` (its own
+  paper venues and gateway service, zero capital from the fund), which sees each
+  market instant before the agent decides; ``score()`` returns its P&L.
+- ``reconfigure(config)``: adopt other strategy settings (a promotion or a
+  demotion by the council): open orders are canceled, the strategy starts fresh
+  with the new settings and rebuilds from the account; the same settings again
+  change nothing.
 
 Idempotency: intent ids are deterministic per market event and leg, so a call
 repeated by Ray, or a restarted agent deciding the same event again, gets the
@@ -24,16 +32,21 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from agents.actions import Action, CancelOrder, PlaceOrder
-from agents.base import AgentCore, Key, split_by_time
+from agents.base import AgentCore, AgentStatus, Key, split_by_time
 from agents.registry import build_strategy
+from agents.sandbox import Sandbox
+from core.config import PaperConfig
+from core.errors import InvalidValue
 from core.events import MarketEvent
 from gateway.client import GatewayClient
 from gateway.orders import OrderView
 from gateway.service import AgentAccount
+from risk.limits import RiskLimits
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +59,36 @@ def _positions(account: AgentAccount) -> dict[Key, Decimal]:
     return out
 
 
+@dataclass(frozen=True)
+class ShadowSettings:
+    """What a shadow variant's private market needs: the scoring budget, the paper venues, the limits."""
+
+    budget: Decimal
+    paper: PaperConfig
+    limits: RiskLimits
+
+
 class AgentActor:
     """One strategy agent (see the module doc)."""
 
-    def __init__(self, kind: str, config: Mapping[str, Any], refresh_every: int = 1) -> None:
+    def __init__(
+        self,
+        kind: str,
+        config: Mapping[str, Any],
+        refresh_every: int = 1,
+        shadow: ShadowSettings | None = None,
+    ) -> None:
+        self._kind = kind
+        self._config = dict(config)
         self._core: AgentCore[Any, Any] = AgentCore(build_strategy(kind, config))
-        self._client = GatewayClient(deadline_s=30)
+        self._sandbox = (
+            Sandbox(self._core.agent_id, shadow.budget, shadow.paper, shadow.limits)
+            if shadow is not None
+            else None
+        )
+        self._client: GatewayClient | Sandbox = (
+            self._sandbox if self._sandbox is not None else GatewayClient(deadline_s=30)
+        )
         self._refresh_every = max(1, refresh_every)
         self._batches = 0
         self._ready = asyncio.get_running_loop().create_task(self._refresh_quietly())
@@ -78,10 +115,38 @@ class AgentActor:
             await self._refresh_quietly()
         sent = 0
         for group in [events] if one_instant else split_by_time(events):
+            if self._sandbox is not None:
+                await self._sandbox.on_instant(group)
             actions = self._core.on_events(group)
             await self._execute(actions)
             sent += len(actions)
+            if self._sandbox is not None:  # in process: fills reach the shadow at once
+                await self._sandbox.settle()
+                await self._refresh_quietly()
         return sent
+
+    async def score(self) -> dict[str, Decimal] | None:
+        """A shadow's P&L, fees and scoring budget (None for an agent trading the fund's capital)."""
+        return self._sandbox.score() if self._sandbox is not None else None
+
+    async def reconfigure(self, config: Mapping[str, Any]) -> bool:
+        """Adopt ``config`` (see the module doc); return whether anything changed."""
+        config = dict(config)
+        if config == self._config:
+            return False
+        strategy = build_strategy(self._kind, config)  # a bad config fails before anything stops
+        if strategy.agent_id != self._core.agent_id:
+            raise InvalidValue("config.agent_id", strategy.agent_id, "must stay the agent's id")
+        paused = self._core.status is AgentStatus.PAUSED
+        await self._execute(self._core.pause("reconfigured"))
+        metrics = self._core.metrics
+        self._core = AgentCore(strategy)
+        self._core.metrics = metrics  # the agent's counts go on across settings
+        self._config = config
+        if paused:
+            self._core.pause("reconfigured while paused")
+        await self._refresh_quietly()
+        return True
 
     async def pause(self, reason: str = "") -> int:
         actions = self._core.pause(reason)

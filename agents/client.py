@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 
@@ -22,6 +24,14 @@ class AgentClient:
 
     async def aresume(self) -> None:
         await self._handle.resume.remote()
+
+    async def ascore(self) -> dict[str, Decimal] | None:
+        score: dict[str, Decimal] | None = await self._handle.score.remote()
+        return score
+
+    async def areconfigure(self, config: Mapping[str, Any]) -> bool:
+        changed: bool = await self._handle.reconfigure.remote(dict(config))
+        return changed
 
     async def astats(self) -> dict[str, Any]:
         stats: dict[str, Any] = await self._handle.stats.remote()

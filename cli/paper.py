@@ -67,11 +67,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     files = ReplayFeed(data_dir).files()
     venues_in_data = sorted({f.venue for f in files if f.venue})
     agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts too
-    if config.council.enabled:  # so does a bad council config
-        from core.config import validate_config
-        from council.core import CouncilConfig
-
-        validate_config(config.council.config, CouncilConfig, f"{args.config} [council.config]")
+    variants = council_variants(config, args.config, agents)  # so does a bad council config
 
     import ray
 
@@ -102,7 +98,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             lockstep=args.lockstep,
         )
         gateway, pushers = (
-            start_trading(config, agents, create_actor, lockstep=args.lockstep)
+            start_trading(config, agents, create_actor, lockstep=args.lockstep, variants=variants)
             if agents
             else (None, {})
         )
@@ -167,13 +163,46 @@ def enabled_agents(config: SwarmConfig, config_path: str) -> dict[str, Any]:
     return specs
 
 
+def council_variants(
+    config: SwarmConfig, config_path: str, agents: dict[str, Any]
+) -> tuple[Any, ...]:
+    """Validate the council's config (ConfigError names the key); return its shadow variants."""
+    if not config.council.enabled:
+        return ()
+    from agents.registry import build_strategy
+    from core.config import validate_config
+    from core.errors import ConfigError
+    from council.core import CouncilConfig
+
+    where = f"{config_path} [council.config]"
+    council = validate_config(config.council.config, CouncilConfig, where)
+    for variant in council.variants:
+        spec = agents.get(variant.of)
+        if spec is None:
+            raise ConfigError(
+                config_path,
+                f"council.config.variants.{variant.name}.of",
+                variant.of,
+                "is not an enabled agent",
+            )
+        build_strategy(
+            spec.kind, {**spec.config, **variant.config, "agent_id": variant.agent_id}, where
+        )
+    return council.variants
+
+
 def start_trading(
-    config: SwarmConfig, agents: dict[str, Any], create_actor: Any, *, lockstep: bool = False
+    config: SwarmConfig,
+    agents: dict[str, Any],
+    create_actor: Any,
+    *,
+    lockstep: bool = False,
+    variants: tuple[Any, ...] = (),
 ) -> tuple[Any, dict[str, Any]]:
-    """Start the gateway (fresh state for this run) and the agents; set their budgets."""
+    """Start the gateway (fresh state for this run), the agents and the shadow variants; set budgets."""
     import time as _time
 
-    from agents.actor import AgentActor
+    from agents.actor import AgentActor, ShadowSettings
     from exchanges.venue_client import EventPusher
     from gateway.actor import GatewayActor, GatewaySettings
     from gateway.client import GatewayClient
@@ -214,6 +243,14 @@ def start_trading(
         )
         for agent_id, spec in agents.items()
     }
+    for variant in variants:  # shadows: zero capital from the fund, a private paper market each
+        spec = agents[variant.of]
+        shadow = ShadowSettings(budget=spec.budget, paper=config.paper, limits=limits)
+        settings = {**spec.config, **variant.config, "agent_id": variant.agent_id}
+        handle = create_actor(
+            "agent", f"agent:{variant.agent_id}", AgentActor, spec.kind, settings, shadow=shadow
+        )
+        pushers[variant.agent_id] = EventPusher(variant.agent_id, handle)
     return gateway, pushers
 
 
@@ -223,8 +260,9 @@ def start_council(config: SwarmConfig, agents: dict[str, Any], create_actor: Any
         return None
     from council.actor import CouncilActor, CouncilClient
 
+    settings = {agent_id: {**spec.config} for agent_id, spec in agents.items()}
     handle = create_actor(
-        "council", "council", CouncilActor, dict(config.council.config), tuple(agents)
+        "council", "council", CouncilActor, dict(config.council.config), tuple(agents), settings
     )
     return CouncilClient(handle)
 
@@ -244,6 +282,7 @@ def council_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
             if d["budgets"]
         ],
         "votes": [dict(v, ts_ns=d["ts_ns"]) for d in history for v in d["votes"]],
+        "promotions": [dict(p, ts_ns=d["ts_ns"]) for d in history for p in d.get("promotions", ())],
     }
 
 
@@ -254,6 +293,12 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     ray.get([p.handle.stop.remote() for p in pushers.values()])
     gateway.poll()
     agent_stats = {name: ray.get(p.handle.stats.remote()) for name, p in pushers.items()}
+    scores = {name: ray.get(p.handle.score.remote()) for name, p in pushers.items()}
+    shadows = {
+        name: dict(agent_stats.pop(name), **{k: str(v) for k, v in score.items()})
+        for name, score in scores.items()
+        if score is not None
+    }
     snapshot = gateway.snapshot()
     per_agent: dict[str, Any] = {}
     for name, stats in agent_stats.items():
@@ -277,6 +322,7 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     status = gateway.status()
     return {
         "agents": per_agent,
+        "shadows": shadows,
         "gateway": {
             "breaker": status.get("breaker"),
             "state_dir": status.get("state_dir"),

@@ -7,6 +7,10 @@ Contract:
   with its inputs to the gateway's WAL in the same commit as the new budgets,
   and pauses or resumes agents. Returns the decision's payload, or None.
 - ``history()``: every decision so far (weights, budgets, votes, reasons).
+- Variants (when configured): at each boundary it reads each shadow's score
+  (``agent:<incumbent>--<name>``), and after a promotion it gives the incumbent
+  the variant's settings and the shadow the incumbent's (``reconfigure``; the
+  same settings again change nothing, so it re-asserts them after its restart).
 
 Idempotency: a repeated ``tick`` for a time already decided decides nothing.
 When it dies: Ray restarts it; before its first decision it reads its logged
@@ -34,9 +38,16 @@ log = logging.getLogger(__name__)
 class CouncilActor:
     """See the module doc."""
 
-    def __init__(self, config: Mapping[str, Any], agents: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        config: Mapping[str, Any],
+        agents: tuple[str, ...],
+        agent_settings: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self._config = validate_config(config, CouncilConfig, "[council]")
         self._agent_ids = agents
+        self._settings = {k: dict(v) for k, v in (agent_settings or {}).items()}
+        self._settings_asserted = False
         self._core: CouncilCore | None = None  # rebuilt from the gateway before the first decision
         self._gateway = GatewayClient(deadline_s=30)
         self._agents: dict[str, AgentClient] = {}  # looked up when a vote is delivered
@@ -61,7 +72,7 @@ class CouncilActor:
             if view is not None:
                 pnls[agent] = view.pnl
                 budgets[agent] = view.budget
-        decision = core.on_time(ts_ns, pnls, budgets)
+        decision = core.on_time(ts_ns, pnls, budgets, await self._shadow_scores())
         if decision is None:
             return None
         payload = decision.log_payload()
@@ -72,15 +83,53 @@ class CouncilActor:
             raise
         for vote in decision.votes:
             try:
-                client = self._agents.get(vote.agent_id) or AgentClient(vote.agent_id)
-                self._agents[vote.agent_id] = client
+                client = self._client(vote.agent_id)
                 if vote.kind is VoteKind.PAUSE:
                     await client.apause(vote.reason)
                 else:
                     await client.aresume()
             except Exception:  # the vote is logged; the agent applies it when it answers again
                 log.exception("council: %s of %s not delivered", vote.kind, vote.agent_id)
+        if decision.promotions or not self._settings_asserted:
+            await self._assert_settings(core)
         return payload
+
+    def _client(self, agent_id: str) -> AgentClient:
+        client = self._agents.get(agent_id) or AgentClient(agent_id)
+        self._agents[agent_id] = client
+        return client
+
+    async def _shadow_scores(self) -> dict[str, Decimal]:
+        scores: dict[str, Decimal] = {}
+        for variant in self._config.variants:
+            try:
+                score = await self._client(variant.agent_id).ascore()
+            except Exception:  # not sampled this period; the series carries its last value
+                log.exception("council: no score from %s", variant.agent_id)
+                continue
+            if score is not None:
+                scores[variant.agent_id] = score["pnl"]
+        return scores
+
+    async def _assert_settings(self, core: CouncilCore) -> None:
+        """Give each incumbent and each shadow the settings the promotions so far say."""
+        done = True
+        for variant in self._config.variants:
+            base = self._settings.get(variant.of)
+            if base is None:
+                continue
+            incumbent, overrides = core.shadow_settings(variant.agent_id)
+            wanted = {
+                incumbent: {**base, **core.live_settings(incumbent), "agent_id": incumbent},
+                variant.agent_id: {**base, **overrides, "agent_id": variant.agent_id},
+            }
+            for agent_id, settings in wanted.items():
+                try:
+                    await self._client(agent_id).areconfigure(settings)
+                except Exception:
+                    done = False
+                    log.exception("council: settings of %s not delivered", agent_id)
+        self._settings_asserted = done
 
     async def history(self) -> list[dict[str, Any]]:
         return [d.log_payload() for d in (await self._rebuilt()).history]

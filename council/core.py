@@ -32,6 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from allocator.empirical import Allocation, AllocationReason, AllocatorConfig, allocate
 from core.errors import InvalidValue
 from core.money import Dec
+from council.variants import PromotionConfig, VariantConfig, promotion_test
 
 
 class CouncilConfig(BaseModel):
@@ -49,6 +50,9 @@ class CouncilConfig(BaseModel):
     """Pause an agent whose return over this many periods is negative (needs that much history)."""
     cooling_ns: int = Field(default=24 * 3_600 * 1_000_000_000, ge=0)
     allocator: AllocatorConfig = AllocatorConfig()
+    variants: tuple[VariantConfig, ...] = ()
+    """Shadow variants scored against their incumbents (none by default)."""
+    promotion: PromotionConfig = PromotionConfig()
 
 
 class VoteKind(StrEnum):
@@ -71,13 +75,17 @@ class Sample:
     ts_ns: int
     pnl: dict[str, Decimal]
     held: dict[str, Decimal]
+    shadow: dict[str, Decimal] = field(default_factory=dict)  # variant id -> its P&L
 
     def payload(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "ts_ns": self.ts_ns,
             "pnl": {k: str(v) for k, v in self.pnl.items()},
             "held": {k: str(v) for k, v in self.held.items()},
         }
+        if self.shadow:
+            out["shadow"] = {k: str(v) for k, v in self.shadow.items()}
+        return out
 
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> Sample:
@@ -85,6 +93,7 @@ class Sample:
             int(payload["ts_ns"]),
             {k: Decimal(v) for k, v in payload["pnl"].items()},
             {k: Decimal(v) for k, v in payload["held"].items()},
+            {k: Decimal(v) for k, v in payload.get("shadow", {}).items()},
         )
 
 
@@ -102,6 +111,8 @@ class CouncilDecision:
     allocation: Allocation | None
     weights: dict[str, float] = field(default_factory=dict)
     samples: tuple[Sample, ...] = ()
+    promotions: tuple[dict[str, str], ...] = ()
+    """Variants promoted now: ``variant``, ``incumbent`` and the test's figures."""
 
     def log_payload(self) -> dict[str, Any]:
         """Return the decision with its inputs as a JSON-safe dict (for the WAL and the audit store)."""
@@ -117,6 +128,7 @@ class CouncilDecision:
             else None,
             "weights": {k: repr(v) for k, v in self.weights.items()},
             "samples": [sample.payload() for sample in self.samples],
+            "promotions": [dict(p) for p in self.promotions],
         }
 
     @classmethod
@@ -134,6 +146,9 @@ class CouncilDecision:
                 allocation=Allocation.model_validate(allocation) if allocation else None,
                 weights={k: float(v) for k, v in payload.get("weights", {}).items()},
                 samples=tuple(Sample.from_payload(s) for s in payload.get("samples", ())),
+                promotions=tuple(
+                    {str(k): str(v) for k, v in p.items()} for p in payload.get("promotions", ())
+                ),
             )
         except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError) as exc:
             raise InvalidValue(
@@ -164,6 +179,10 @@ class CouncilCore:
     weights: dict[str, float] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)  # agent -> paused at (ns)
     parked: dict[str, float] = field(default_factory=dict)  # paused agent -> its weight then
+    shadow_pnl: dict[str, list[Decimal]] = field(default_factory=dict)  # variant id -> P&L samples
+    swapped: set[str] = field(default_factory=set)
+    """Variants promoted: the incumbent runs the variant's settings, the shadow the old ones."""
+    scored_from: dict[str, int] = field(default_factory=dict)  # variant id -> first sample compared
     next_sample_ns: int | None = None
     periods: int = 0
     history: list[CouncilDecision] = field(default_factory=list)
@@ -175,6 +194,13 @@ class CouncilCore:
         for agent in self.agents:
             self.pnl.setdefault(agent, [])
             self.held.setdefault(agent, [])
+        for variant in self.config.variants:
+            if variant.of not in self.agents:
+                raise InvalidValue(
+                    f"variants.{variant.name}.of", variant.of, "is not one of the council's agents"
+                )
+            self.shadow_pnl.setdefault(variant.agent_id, [])
+            self.scored_from.setdefault(variant.agent_id, 0)
 
     @classmethod
     def from_log(
@@ -199,21 +225,31 @@ class CouncilCore:
                     core._pause(vote.agent_id, decision.ts_ns)
                 else:
                     core._resume(vote.agent_id)
+            for promotion in decision.promotions:
+                core._swap(promotion["variant"])
             core.weights = {a: w for a, w in decision.weights.items() if a in core.pnl}
             core.history.append(decision)
             core._unlogged.clear()
         return core
 
     def on_time(
-        self, ts_ns: int, pnls: Mapping[str, Decimal], budgets: Mapping[str, Decimal]
+        self,
+        ts_ns: int,
+        pnls: Mapping[str, Decimal],
+        budgets: Mapping[str, Decimal],
+        shadows: Mapping[str, Decimal] | None = None,
     ) -> CouncilDecision | None:
-        """Sample at a period boundary and decide; return None between boundaries."""
+        """Sample at a period boundary and decide; return None between boundaries.
+
+        ``shadows``: each shadow variant's P&L in its sandbox (when variants are configured).
+        """
         if self.next_sample_ns is not None and ts_ns < self.next_sample_ns:
             return None
         sample = Sample(
             ts_ns,
             {a: v for a in self.agents if (v := pnls.get(a)) is not None},
             {a: budgets.get(a, Decimal(0)) for a in self.agents},
+            {k: v for k in self.shadow_pnl if (v := (shadows or {}).get(k)) is not None},
         )
         first = self.next_sample_ns is None
         self._take(sample)
@@ -222,12 +258,20 @@ class CouncilCore:
         votes = self._votes(ts_ns, budgets)
         allocation = None
         new_budgets = None
+        promotions: list[dict[str, str]] = []
         if self.periods % self.config.reweight_every == 0:
             allocation = self._reweight()
+            promotions = self._promotions()
         if allocation is not None or votes:
             new_budgets = self._budgets()
         decision = CouncilDecision(
-            ts_ns, new_budgets, tuple(votes), allocation, dict(self.weights), tuple(self._unlogged)
+            ts_ns,
+            new_budgets,
+            tuple(votes),
+            allocation,
+            dict(self.weights),
+            tuple(self._unlogged),
+            tuple(promotions),
         )
         self._unlogged.clear()
         self.history.append(decision)
@@ -251,6 +295,9 @@ class CouncilCore:
             self.held[agent].append(sample.held.get(agent, Decimal(0)))
             if series[-1] > self.peaks.get(agent, series[-1] - 1):
                 self.peaks[agent] = series[-1]
+        for variant, series in self.shadow_pnl.items():
+            value = sample.shadow.get(variant)
+            series.append(value if value is not None else (series[-1] if series else Decimal(0)))
         self._unlogged.append(sample)
 
     def _pause(self, agent: str, ts_ns: int) -> None:
@@ -301,17 +348,50 @@ class CouncilCore:
 
     # -- reweighting ------------------------------------------------------------
 
+    # -- variants -----------------------------------------------------------------
+
+    def live_settings(self, incumbent: str) -> dict[str, Any]:
+        """The setting overrides the incumbent runs now (a promoted variant's, else none)."""
+        for variant in self.config.variants:
+            if variant.of == incumbent and variant.agent_id in self.swapped:
+                return dict(variant.config)
+        return {}
+
+    def shadow_settings(self, variant_id: str) -> tuple[str, dict[str, Any]]:
+        """The incumbent a shadow belongs to and the overrides the shadow runs now."""
+        for variant in self.config.variants:
+            if variant.agent_id == variant_id:
+                if variant_id in self.swapped:  # demoted incumbent's settings, in the shadow
+                    return variant.of, {}
+                return variant.of, dict(variant.config)
+        raise InvalidValue("variant", variant_id, "is not a configured variant")
+
+    def _swap(self, variant_id: str) -> None:
+        self.swapped ^= {variant_id}
+        self.scored_from[variant_id] = len(self.shadow_pnl.get(variant_id, ()))
+
+    def _promotions(self) -> list[dict[str, str]]:
+        """Test every variant against its incumbent; swap and report the ones promoted."""
+        promoted: list[dict[str, str]] = []
+        for variant in self.config.variants:
+            vid = variant.agent_id
+            start = self.scored_from.get(vid, 0)
+            held = [float(h) for h in self.held[variant.of][start:]]
+            incumbent = _period_returns(self.pnl[variant.of][start:], held)
+            shadow_budget = [h if h > 0 else math.nan for h in held]
+            shadow = _period_returns(self.shadow_pnl[vid][start:], shadow_budget)
+            verdict = promotion_test(incumbent, shadow, self.config.promotion)
+            if verdict.promote:
+                self._swap(vid)
+                promoted.append({"variant": vid, "incumbent": variant.of, **verdict.payload()})
+        return promoted
+
     def _returns(self) -> np.ndarray[Any, np.dtype[np.float64]]:
         """Per period and agent: P&L made in the period over the budget held at its start (NaN without one)."""
-        columns = []
-        for agent in self.agents:
-            pnl = [float(v) for v in self.pnl[agent]]
-            held = [float(v) for v in self.held[agent]]
-            returns = [
-                (b - a) / h if h > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
-                for (a, b), h in zip(itertools.pairwise(pnl), held, strict=False)
-            ]
-            columns.append(returns)
+        columns = [
+            _period_returns(self.pnl[agent], [float(v) for v in self.held[agent]])
+            for agent in self.agents
+        ]
         return np.array(columns, dtype=np.float64).T.reshape(len(columns[0]), len(self.agents))
 
     def _reweight(self) -> Allocation:
@@ -343,3 +423,12 @@ class CouncilCore:
             agent: (capital * Decimal(repr(self.weights.get(agent, 0.0)))).quantize(Decimal("0.01"))
             for agent in self.agents
         }
+
+
+def _period_returns(pnl: list[Decimal], held: list[float]) -> list[float]:
+    """P&L made in each period over the budget held at its start (NaN without a budget)."""
+    values = [float(v) for v in pnl]
+    return [
+        (b - a) / h if h > 0 and math.isfinite(a) and math.isfinite(b) else math.nan
+        for (a, b), h in zip(itertools.pairwise(values), held, strict=False)
+    ]
