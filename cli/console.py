@@ -1,4 +1,4 @@
-"""The live console of a paper run (rich). Issue-6 work extends it with agents, gateway and council."""
+"""The live console of a paper run (rich): the feed, the paper venues, the agents, the gateway, the council."""
 
 from __future__ import annotations
 
@@ -47,15 +47,45 @@ def render_progress(
         for title, _ in columns:
             table.add_column(title, justify="right")
         for name, stats in venues.items():
+            if not any(stats.get(key) for _, key in columns):
+                continue  # a venue with no data in this replay
             table.add_row(name, *(str(stats.get(key, 0)) for _, key in columns))
         parts.append(table)
     if trading:
-        table = Table(title=f"gateway: breaker {trading['breaker']}, WAL at {trading['wal']}")
-        columns = ("budget", "orders", "open", "filled", "fees", "pnl")
+        table = Table(
+            title=f"gateway: breaker {trading['breaker']}, WAL at {trading['wal']}, "
+            f"{trading.get('in_flight', 0)} orders open, {trading.get('unknown', 0)} unknown, "
+            f"submit {trading.get('latency', '-')}"
+        )
+        columns = (
+            "status",
+            "weight",
+            "budget",
+            "position",
+            "orders",
+            "open",
+            "filled",
+            "fees",
+            "pnl",
+        )
         table.add_column("agent")
         for column in columns:
-            table.add_column(column, justify="right")
+            table.add_column(
+                column, justify="left" if column in ("status", "position") else "right"
+            )
         for agent_id, row in trading["agents"].items():
-            table.add_row(agent_id, *(row[c] for c in columns))
+            table.add_row(agent_id, *(row.get(c, "-") for c in columns))
         parts.append(table)
+        council = trading.get("council")
+        if council or trading.get("events"):
+            grid = Table.grid(padding=(0, 2))
+            if council:
+                grid.add_row(
+                    "council",
+                    f"{council['decisions']} decisions, last reweighting {council['last']} "
+                    f"({council['reason']})",
+                )
+            for line in trading.get("events", []):
+                grid.add_row("", line)
+            parts.append(Panel(grid, title="council and recent events"))
     return Group(*parts)

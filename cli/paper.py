@@ -103,12 +103,19 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             else (None, {})
         )
         council = start_council(config, agents, create_actor) if agents else None
+        exporter = None
+        if gateway is not None and config.metrics.enabled:
+            from cli.metrics import start_exporter
+
+            exporter = start_exporter(config, gateway, list(agents), feed)
+            if exporter.url and not args.json:
+                print(f"metrics: {exporter.url}", file=sys.stderr)
         ref = feed.run.remote(clients, pushers, gateway, council)
         try:
             if args.no_tui or args.json:
                 ray.get(ref)
             else:
-                _watch(ref, feed, clients, render_progress, gateway)
+                _watch(ref, feed, clients, render_progress, gateway, council)
         except KeyboardInterrupt:
             print("stopping: the feed ends after its batch in flight", file=sys.stderr)
             feed.stop.remote()
@@ -117,6 +124,8 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
             raise cause from None
+        if exporter is not None:
+            exporter.stop()
         agent_summary = finish_trading(gateway, pushers) if gateway is not None else {}
         if council is not None:
             agent_summary["council"] = council_summary(council.history())
@@ -333,7 +342,14 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _watch(ref: Any, feed: Any, clients: dict[str, Any], render: Any, gateway: Any = None) -> None:
+def _watch(
+    ref: Any,
+    feed: Any,
+    clients: dict[str, Any],
+    render: Any,
+    gateway: Any = None,
+    council: Any = None,
+) -> None:
     import ray
     from rich.live import Live
 
@@ -341,35 +357,84 @@ def _watch(ref: Any, feed: Any, clients: dict[str, Any], render: Any, gateway: A
         while True:
             ready, _ = ray.wait([ref], timeout=0.25)
             progress = ray.get(feed.progress.remote())
-            trading = _trading_view(gateway) if gateway is not None else None
+            trading = _trading_view(gateway, council) if gateway is not None else None
             live.update(render(progress, {name: c.stats() for name, c in clients.items()}, trading))
             if ready:
                 return
             time.sleep(0.25)
 
 
-def _trading_view(gateway: Any) -> dict[str, Any]:
-    """The gateway's view of the agents for the console: per agent orders, fills, P&L; the breaker."""
+def _trading_view(gateway: Any, council: Any = None) -> dict[str, Any]:
+    """The console's view of the trading side: per agent (gateway's books, council's weight and
+    vote), the gateway (breaker, WAL, orders in flight, latency) and the council's last decisions."""
+    from cli.metrics import _as_dict
+    from core.metrics import histogram_from_dict
+
     snapshot = gateway.snapshot()
     status = gateway.status()
+    history = council.history() if council is not None else []
+    weights: dict[str, str] = {}
+    paused: set[str] = set()
+    for decision in history:
+        weights = decision.get("weights") or weights
+        for vote in decision["votes"]:
+            (paused.add if vote["kind"] == "pause" else paused.discard)(vote["agent"])
     agents: dict[str, dict[str, str]] = {}
     for agent_id, view in snapshot.agents.items():
         if agent_id.startswith("_"):
             continue
         orders = [o for o in snapshot.orders if o.agent_id == agent_id]
         agents[agent_id] = {
+            "status": "paused" if agent_id in paused else "running",
+            "weight": f"{float(weights[agent_id]):.2f}" if agent_id in weights else "-",
             "budget": f"{view.budget:,.0f}",
+            "position": ", ".join(
+                f"{p.symbol} {p.contracts:+}" for p in view.positions if p.contracts
+            )
+            or "flat",
             "orders": str(len(orders)),
             "open": str(sum(1 for o in orders if not o.state.is_terminal)),
             "filled": str(sum(1 for o in orders if o.filled > 0)),
             "fees": f"{sum(view.fees.values()):,.2f}",
             "pnl": f"{view.pnl:,.2f}",
         }
+    metrics = _as_dict((status.get("stats") or {}).get("orders") or {})
+    latency = "-"
+    if metrics.get("submit_latency"):
+        hist = histogram_from_dict(metrics["submit_latency"])
+        if hist.count:
+            latency = f"p50 {1000 * (hist.quantile(0.5) or 0):.1f} ms, p99 {1000 * (hist.quantile(0.99) or 0):.1f} ms"
+    events = [
+        f"{_clock(d['ts_ns'])} {v['agent']} {v['kind']}: {v['reason']}"
+        for d in history
+        for v in d["votes"]
+    ] + [
+        f"{_clock(d['ts_ns'])} promoted {p['variant']} over {p['incumbent']} (p={float(p['p_value']):.3f})"
+        for d in history
+        for p in d.get("promotions", ())
+    ]
+    last = next((d for d in reversed(history) if d["budgets"]), None)
     return {
         "breaker": str(snapshot.breaker),
         "wal": status.get("wal_committed_seq"),
+        "in_flight": sum(1 for o in snapshot.orders if not o.state.is_terminal),
+        "unknown": metrics.get("unknown", 0),
+        "latency": latency,
         "agents": agents,
+        "council": {
+            "decisions": len(history),
+            "last": _clock(last["ts_ns"]) if last else "-",
+            "reason": ((last or {}).get("allocation") or {}).get("reason")
+            or ("votes" if last else "-"),
+        }
+        if council is not None
+        else None,
+        "events": sorted(events)[-6:],
     }
+
+
+def _clock(ts_ns: int) -> str:
+    return time.strftime("%H:%M", time.gmtime(ts_ns / 1e9))
 
 
 def report_error(exc: SwarmError) -> int:
