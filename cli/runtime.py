@@ -4,8 +4,9 @@ Ray decorators are applied here only (``ray.remote(**options)(Cls)``), with each
 actor's restart and concurrency policy, so the classes stay plain and testable.
 
 Start or join (``start_ray``)
-    Without an address, a local Ray starts with token authentication on
-    (``RAY_AUTH_MODE=token`` where this Ray supports it, ``[ray] token_auth``)
+    Without an address, a local Ray starts with token authentication on (Ray
+    2.60's default; ``RAY_AUTH_MODE`` in the environment decides, because Ray
+    reads it at import: ``[ray] token_auth = false`` only warns to set it)
     and, with ``dashboard``, the dashboard on ``[ray] dashboard_host``, which
     must be loopback unless ``dashboard_allow_remote`` says otherwise
     (``ConfigError``). With an address the driver joins that cluster and the
