@@ -152,8 +152,8 @@ class Killer:
             if at == "mid-order":
                 self._wait_for_order(timeout_s=1.0)
             self._kill(handle, before, way, outcome)
-        killed_at = time.monotonic()
-        if not self._wait_restart(handle, before.restarts, outcome):
+        died_at = self._wait_restart(handle, before.restarts, outcome)
+        if died_at is None:
             return outcome
         try:
             self._wait_answers(target, handle)
@@ -161,7 +161,7 @@ class Killer:
             outcome.outcome = "not_recovered"
             outcome.detail = f"{type(exc).__name__}: {exc}"[:300]
             return outcome
-        outcome.recovery_s = round(time.monotonic() - killed_at, 3)
+        outcome.recovery_s = round(time.monotonic() - died_at, 3)
         outcome.pid_after = actor_info(handle).pid
         return outcome
 
@@ -197,30 +197,40 @@ class Killer:
                 return
             time.sleep(0.02)
 
-    def _wait_restart(self, handle: Any, restarts: int, outcome: KillOutcome) -> bool:
+    def _wait_restart(self, handle: Any, restarts: int, outcome: KillOutcome) -> float | None:
+        """Wait until Ray restarted the actor; return when it died (None: no restart).
+
+        A kill dies when it is sent; an armed crash point when the actor is first
+        seen restarting (to within this loop's 20 ms), so recovery times never
+        include the wait for an order to reach the point.
+        """
         import ray
 
         crash = outcome.way == "crash_point"
+        died_at = None if crash else time.monotonic()
         deadline = time.monotonic() + (self.crash_wait_s if crash else self.timeout_s)
         while True:
             info = actor_info(handle)
+            if died_at is None and (info.restarts > restarts or info.state != "ALIVE"):
+                died_at = time.monotonic()
             if info.restarts > restarts and info.state == "ALIVE":
-                return True
+                return died_at
             if info.state == "DEAD":
                 outcome.outcome = "dead"
                 outcome.detail = "Ray did not restart the actor"
-                return False
+                return None
             if time.monotonic() > deadline:
                 if not crash:
                     outcome.outcome = "not_restarted"
-                    return False
+                    return None
                 # No order reached the armed point in time: a plain kill (the restart disarms it).
                 crash = False
                 outcome.way = "ray"
                 outcome.detail = f"no order reached {outcome.point} in {self.crash_wait_s}s"
                 outcome.point = None
                 ray.kill(handle, no_restart=False)
-                deadline = time.monotonic() + self.timeout_s
+                died_at = time.monotonic()
+                deadline = died_at + self.timeout_s
             time.sleep(0.02)
 
     def _wait_answers(self, target: str, handle: Any) -> None:

@@ -5,10 +5,12 @@ What it does
     ``venue:<name>`` actors, the feed, the gateway, the three agents of
     ``configs/paper.toml``, and the council, switched on for the soak), with
     modest seeded venue faults on every venue (``chaos.faults``) and a short
-    venue outage every ``--outage-every-s``. The embedded 12 hours of market
-    data are paced to last ``M`` minutes (speed = 720 / M: market time runs
-    that many times faster than real time). While the replay runs it kills a
-    random actor (gateway, an agent, the council; never a venue) with
+    venue outage every ``--outage-every-s``. The data set is paced to last
+    ``M`` minutes: speed = its market span / M (the embedded set spans 24 hours
+    of market time, bars of 2022-12-13 and the next day's first funding
+    print, so ``--minutes 5`` replays at 288x real time). While the replay runs it kills a
+    random actor (gateway, an agent, the council; never a venue; half the
+    time a second one at the same moment) with
     ``ray.kill`` or ``SIGKILL`` of its worker, at a random moment or, for the
     gateway, at an armed crash point on the order path, waits for the restart
     and recovery, and goes on. Then it stops the agents, clears the faults,
@@ -37,6 +39,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -45,8 +48,19 @@ from chaos.faults import FaultSpec
 
 log = logging.getLogger(__name__)
 
-MARKET_SECONDS = 12 * 3600
-"""The span of the embedded data set (2022-12-13 00:00-12:00 UTC)."""
+
+def market_seconds(data_dir: Path, venues: tuple[str, ...]) -> float:
+    """Return the market time the data set spans (first to last event), read once up front."""
+    from exchanges.feeds.replay import ReplayFeed
+
+    first = last = None
+    for batch in ReplayFeed(data_dir, venues=venues).batches(4096):
+        first = batch[0].ts_ns if first is None else first
+        last = batch[-1].ts_ns
+    if first is None or last is None or last <= first:
+        raise ValueError(f"data_dir={data_dir}: no market time to pace")
+    return (last - first) / 1e9
+
 
 DEFAULT_FAULTS = FaultSpec(
     latency_ms=0.5,
@@ -111,6 +125,28 @@ def connect(address: str | None, namespace: str) -> None:
     ray.init(**kwargs)
 
 
+def kill_round(killer: Any, rng: random.Random, agents: list[str], pool: Any) -> list[Any]:
+    """Kill one actor, or (half the time) two different ones at once; wait for both recoveries.
+
+    Every choice is drawn from ``rng`` before any kill starts, so a seed fixes
+    the sequence of targets, ways and moments (not their timing).
+    """
+    first = choose_target(rng, agents, True)
+    targets = [first]
+    if rng.random() < 0.5:
+        others = [t for t in (*(f"agent:{a}" for a in agents), "council") if t != first]
+        targets.append(rng.choice(others))
+    plans = [
+        (t, rng.choice(("random", "mid-order")), rng.choice(("ray", "sigkill")), rng.random())
+        for t in targets
+    ]
+    futures = [
+        pool.submit(killer.kill_once, t, at=at, way=way, rng=random.Random(s))
+        for t, at, way, s in plans
+    ]
+    return [f.result() for f in futures]
+
+
 def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     """Run the soak; return its summary (see the module doc)."""
     import ray
@@ -131,7 +167,8 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     rng = random.Random(seed)
     config = soak_config(load_config(args.config, SwarmConfig), args.state_dir)
     agents = enabled_agents(config, args.config)
-    speed = MARKET_SECONDS / (args.minutes * 60)
+    data_dir = resolve_data_dir(config.paper.data_dir)
+    speed = market_seconds(data_dir, tuple(config.paper.venues)) / (args.minutes * 60)
     connect(args.address, args.namespace)
     faults = DEFAULT_FAULTS.model_copy(update={"seed": seed}) if not args.no_faults else None
 
@@ -148,7 +185,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
         "feed",
         "feed",
         FeedActor,
-        str(resolve_data_dir(config.paper.data_dir)),
+        str(data_dir),
         speed=speed,
         batch_size=config.replay.batch_size,
         max_in_flight=config.replay.max_in_flight_batches,
@@ -177,7 +214,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     outcomes: list[KillOutcome] = []
     next_outage = started + args.outage_every_s
     outages = 0
-    with kill_log.open("w") as out:
+    with kill_log.open("w") as out, ThreadPoolExecutor(2) as pool:
         out.write(json.dumps({"soak": params}) + "\n")
         while not ray.wait([ref], timeout=0)[0]:
             if time.monotonic() - started > args.minutes * 60 * 1.5 + 60:
@@ -188,12 +225,9 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                 ray.get(clients["bybit"].handle.set_faults.remote(outage))
                 out.write(json.dumps({"outage": outages, "venue": "bybit", "s": 1.0}) + "\n")
                 next_outage += args.outage_every_s
-            target = choose_target(rng, list(agents), True)
-            at = rng.choice(("random", "mid-order"))
-            way = rng.choice(("ray", "sigkill"))
-            outcome = killer.kill_once(target, at=at, way=way, rng=rng)
-            outcomes.append(outcome)
-            out.write(json.dumps(asdict(outcome)) + "\n")
+            for outcome in kill_round(killer, rng, list(agents), pool):
+                outcomes.append(outcome)
+                out.write(json.dumps(asdict(outcome)) + "\n")
             out.flush()
             time.sleep(rng.uniform(0.0, args.pause_s))
     feed_error: str | None = None

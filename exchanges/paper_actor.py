@@ -56,6 +56,8 @@ class VenueActor:
         self._name = venue
         self._venue = PaperVenue.from_paper_config(venue, SimulatedClock(), config)
         self._faults: VenueFaults | None = None
+        self._fault_totals: dict[str, int] = {}
+        """What fired under the specs replaced so far (``fault_stats`` adds the current one's)."""
 
     # -- MARKET DATA ----------------------------------------------------------
 
@@ -144,17 +146,32 @@ class VenueActor:
     def set_faults(self, spec: FaultSpec | Mapping[str, Any]) -> dict[str, Any]:
         """Switch venue faults on (an outage starts now); return the spec in force."""
         parsed = spec if isinstance(spec, FaultSpec) else FaultSpec.model_validate(dict(spec))
+        self._fold_counts()
         self._faults = VenueFaults(parsed, RealClock(), self._name) if parsed.active else None
         return parsed.model_dump()
 
     def clear_faults(self) -> dict[str, Any]:
-        """Switch every fault off; return what fired while they were on."""
+        """Switch every fault off; return what fired since faults were first set."""
         stats = self.fault_stats()
+        self._fold_counts()
         self._faults = None
         return stats
 
     def fault_stats(self) -> dict[str, Any]:
-        return dict(self._faults.stats()) if self._faults is not None else {"active": False}
+        """The spec in force (if any) and the counts of every fault fired since the first spec."""
+        counts = dict(self._fault_totals)
+        stats: dict[str, Any] = {"active": self._faults is not None}
+        if self._faults is not None:
+            stats.update(self._faults.stats())
+            for kind, n in self._faults.counts.items():
+                counts[kind] = counts.get(kind, 0) + n
+        stats["counts"] = counts
+        return stats
+
+    def _fold_counts(self) -> None:
+        if self._faults is not None:
+            for kind, n in self._faults.counts.items():
+                self._fault_totals[kind] = self._fault_totals.get(kind, 0) + n
 
     def _faulty_create(self, faults: VenueFaults, request: OrderRequest) -> Order:
         decision = faults.decide("create_order", request.client_order_id)
