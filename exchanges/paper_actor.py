@@ -9,6 +9,8 @@ Contract:
   the gateway through ``exchanges.venue_client.RemoteVenue``. They behave as the
   venue does: a refused order raises a ``core.errors.DeniedError`` and changes
   nothing; a reused client order id follows the venue's real rules.
+- ``save(path)``: write the venue's whole state (``exchanges.paper.state``) so a
+  resumed paper run (``--resume``) starts from it (``restore_from``).
 - ``stats()``, ``check_conservation()``, ``all_orders()``, ``my_trades()``, ``account()``: read-only
   views for the console and the invariant checker.
 - ``set_faults(spec)`` / ``clear_faults()`` / ``fault_stats()``: chaos only. Switch on
@@ -26,6 +28,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any, TypeVar
 
 from chaos.faults import FaultSpec, VenueFaults, Verdict
@@ -44,6 +47,7 @@ from core.models import (
     Ticker,
     Trade,
 )
+from exchanges.paper.state import load_venue, save_venue
 from exchanges.paper.venue import PaperVenue
 
 T = TypeVar("T")
@@ -52,9 +56,13 @@ T = TypeVar("T")
 class VenueActor:
     """Hold one paper venue; its time is the market time of the events it is fed."""
 
-    def __init__(self, venue: str, config: PaperConfig) -> None:
+    def __init__(self, venue: str, config: PaperConfig, restore_from: str | None = None) -> None:
         self._name = venue
-        self._venue = PaperVenue.from_paper_config(venue, SimulatedClock(), config)
+        self._market_ns = 0
+        if restore_from is None:
+            self._venue = PaperVenue.from_paper_config(venue, SimulatedClock(), config)
+        else:  # a resumed paper run: the venue its WAL was written against
+            self._venue, self._market_ns = load_venue(Path(restore_from), venue)
         self._faults: VenueFaults | None = None
         self._fault_totals: dict[str, int] = {}
         """What fired under the specs replaced so far (``fault_stats`` adds the current one's)."""
@@ -62,7 +70,14 @@ class VenueActor:
     # -- MARKET DATA ----------------------------------------------------------
 
     def on_market_events(self, events: Sequence[MarketEvent]) -> list[MarketEvent]:
+        if events:
+            self._market_ns = max(self._market_ns, events[-1].ts_ns)
         return self._venue.on_market_events(events)
+
+    def save(self, path: str) -> dict[str, int]:
+        """Save the venue for a resumed run (``exchanges.paper.state``); return bytes and market time."""
+        size = save_venue(Path(path), self._name, self._venue, self._market_ns)
+        return {"bytes": size, "market_time_ns": self._market_ns}
 
     # -- THE EXCHANGE PORT ----------------------------------------------------
 

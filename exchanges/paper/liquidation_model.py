@@ -66,6 +66,7 @@ from bisect import bisect
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import partial
 from itertools import accumulate
 from typing import Literal
 
@@ -98,8 +99,16 @@ def _rounder(tick: Decimal) -> Callable[[Decimal], Decimal]:
     """
     normal = tick.normalize()
     if normal.as_tuple().digits == (1,):
-        return lambda price: price.quantize(normal, ROUND_HALF_EVEN)
-    return lambda price: quantize_to_step(price, tick)
+        return partial(_quantize_half_even, quantum=normal)
+    return partial(_to_step, step=tick)  # partials, not lambdas: a paper venue is saved by pickle
+
+
+def _quantize_half_even(price: Decimal, quantum: Decimal) -> Decimal:
+    return price.quantize(quantum, ROUND_HALF_EVEN)
+
+
+def _to_step(price: Decimal, step: Decimal) -> Decimal:
+    return quantize_to_step(price, step)
 
 
 def _unset_grid(price: Decimal) -> Decimal:
