@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper market data: the recorded data (replay, default) or live public data (no keys)",
     )
     parser.add_argument(
+        "--resume",
+        nargs="?",
+        const="latest",
+        metavar="RUN_DIR",
+        help="resume a paper run that stopped cleanly (Ctrl+C, --duration or end of data): "
+        "its WAL, its paper venues and the replay from where it stopped (default: the latest "
+        "run under [state] dir)",
+    )
+    parser.add_argument(
         "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (stderr)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

@@ -10,6 +10,7 @@ flight, the venues settle what they were sent, the summary is printed).
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -57,11 +58,57 @@ def summarize(
     }
 
 
+RUN_FILE = "run.json"
+"""Written when a paper run stops cleanly: what ``--resume`` needs besides the WAL."""
+
+
+def resolve_resume(value: str, config: SwarmConfig) -> tuple[Path, dict[str, Any]]:
+    """Return the run directory to resume (``latest``: the newest under ``[state] dir``) and its
+    ``run.json``; ``DataFormatError`` names the directory when it cannot be resumed."""
+    base = ROOT / config.state.dir
+    if value == "latest":
+        runs = sorted(base.glob("run-*"))
+        if not runs:
+            raise DataFormatError(base, "no paper run to resume")
+        run_dir = runs[-1]
+    else:
+        run_dir = Path(value)
+    meta_path = run_dir / RUN_FILE
+    try:
+        meta = json.loads(meta_path.read_text())
+    except FileNotFoundError:
+        raise DataFormatError(
+            run_dir,
+            f"no {RUN_FILE}: the run did not stop cleanly, so its paper venues were not saved "
+            "(its WAL is intact; start a fresh run)",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise DataFormatError(meta_path, f"unreadable: {exc}") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("market_time_ns"), int):
+        raise DataFormatError(meta_path, "no market_time_ns")
+    return run_dir, meta
+
+
+def write_run_file(run_dir: Path, meta: dict[str, Any]) -> None:
+    """Write ``run.json`` atomically (a half-written one would make the run unresumable)."""
+    tmp = run_dir / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(meta, sort_keys=True, indent=1))
+    with tmp.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, run_dir / RUN_FILE)
+
+
 def run_paper(args: Any, config: SwarmConfig) -> int:
     """Run the paper system; return the process exit code."""
     from exchanges.feeds.replay import ReplayFeed
 
-    data_dir = resolve_data_dir(args.data or config.paper.data_dir)
+    resume = getattr(args, "resume", None)
+    run_dir, meta = resolve_resume(resume, config) if resume else (None, {})
+    if meta and args.data and resolve_data_dir(args.data) != Path(meta["data_dir"]):
+        raise DataFormatError(args.data, f"the resumed run replays {meta['data_dir']}")
+    data_dir = resolve_data_dir(meta.get("data_dir") or args.data or config.paper.data_dir)
+    if run_dir is None:
+        run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     speed = parse_speed(args.speed if args.speed is not None else config.replay.speed)
     # Discover the files in the driver first: a bad directory fails before Ray starts.
     files = ReplayFeed(data_dir).files()
@@ -79,9 +126,18 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
 
     start_ray(config.ray, address=args.address, dashboard=args.dashboard)
     try:
+        saved = run_dir / "venues"
         clients = {
             name: VenueClient(
-                name, create_actor("venue", f"venue:{name}", VenueActor, name, config.paper)
+                name,
+                create_actor(
+                    "venue",
+                    f"venue:{name}",
+                    VenueActor,
+                    name,
+                    config.paper,
+                    str(saved / f"{name}.state") if meta else None,
+                ),
             )
             for name in config.paper.venues
         }
@@ -96,9 +152,19 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             duration_s=args.duration,
             venues=tuple(config.paper.venues),
             lockstep=args.lockstep,
+            # A resumed run replays from just after where the saved venues stopped.
+            **({"start_ns": meta["market_time_ns"] + 1} if meta else {}),
         )
         gateway, pushers = (
-            start_trading(config, agents, create_actor, lockstep=args.lockstep, variants=variants)
+            start_trading(
+                config,
+                agents,
+                create_actor,
+                lockstep=args.lockstep,
+                variants=variants,
+                run_dir=run_dir,
+                resumed=bool(meta),
+            )
             if agents
             else (None, {})
         )
@@ -131,11 +197,27 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             agent_summary["council"] = council_summary(council.history())
         stats = {name: client.stats() for name, client in clients.items()}
         conservation = {name: client.check_conservation() for name, client in clients.items()}
+        if gateway is not None:  # a clean stop: save what --resume needs besides the WAL
+            market_ns = ray.get(feed.progress.remote())["market_time_ns"]
+            for name, client in clients.items():
+                ray.get(client.handle.save.remote(str(saved / f"{name}.state")))
+            write_run_file(
+                run_dir,
+                {
+                    "data_dir": str(data_dir),
+                    "market_time_ns": max(market_ns, meta.get("market_time_ns", 0)),
+                    "events": run["events"] + meta.get("events", 0),
+                    "stopped_by": run["stopped_by"],
+                    "resumed": meta.get("resumed", 0) + (1 if meta else 0),
+                },
+            )
     finally:
         shutdown_ray()
     summary = summarize(run, stats, conservation)
     summary.update(agent_summary)
     summary["venues_with_data"] = venues_in_data
+    summary["run_dir"] = str(run_dir)
+    summary["resumed_from_ns"] = meta.get("market_time_ns")
     if args.json:
         print(json.dumps(summary, default=str, sort_keys=True))
     else:
@@ -207,10 +289,15 @@ def start_trading(
     *,
     lockstep: bool = False,
     variants: tuple[Any, ...] = (),
+    run_dir: Path | None = None,
+    resumed: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
-    """Start the gateway (fresh state for this run), the agents and the shadow variants; set budgets."""
-    import time as _time
+    """Start the gateway, the agents and the shadow variants; set the starting budgets.
 
+    The gateway's state lives in ``run_dir`` (default: a fresh ``run-<UTC>`` folder: a
+    paper run starts fresh paper accounts). ``resumed``: the gateway recovers ``run_dir``'s
+    WAL and the budgets in force are the ones it logged, not the config's.
+    """
     from agents.actor import AgentActor, ShadowSettings
     from exchanges.venue_client import EventPusher
     from gateway.actor import GatewayActor, GatewaySettings
@@ -224,9 +311,8 @@ def start_trading(
         max_orders_per_window=g.max_orders_per_minute,
         price_band_bps=g.price_band_bps,
     )
-    # A paper run starts fresh paper accounts, so it starts a fresh WAL beside the old ones
-    # (resuming a paper run needs the paper venues' state too: not yet).
-    run_dir = ROOT / config.state.dir / _time.strftime("run-%Y%m%dT%H%M%SZ", _time.gmtime())
+    if run_dir is None:
+        run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     settings = GatewaySettings(
         state_dir=str(run_dir),
         venues=tuple(config.paper.venues),
@@ -238,7 +324,8 @@ def start_trading(
     create_actor("gateway", "gateway", GatewayActor, settings)
     gateway = GatewayClient(deadline_s=60)
     gateway.wait_ready(60)
-    gateway.set_budgets({agent_id: spec.budget for agent_id, spec in agents.items()})
+    if not resumed:
+        gateway.set_budgets({agent_id: spec.budget for agent_id, spec in agents.items()})
     pushers = {
         agent_id: EventPusher(
             agent_id,
