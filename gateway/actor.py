@@ -17,6 +17,13 @@ Idempotency and ordering: every method is safe to call twice, and no method
 relies on the order of calls (RAY-NOTES.md: with retries Ray may run a call twice
 and reorder calls after a restart).
 
+Venues (``GatewaySettings.venue_kind``): ``paper`` talks to the ``venue:<name>``
+actors; ``ccxt`` (live) builds one ``CcxtExchange`` per venue inside this
+process from ``SWARM_<VENUE>_*`` in the actor's own environment
+(``build_ccxt_venues``): keys are never actor arguments, never in the settings,
+the WAL, the audit store or a log line. ``shutdown()`` stops polling, flushes
+the audit store and closes the ccxt clients.
+
 When it dies: Ray restarts it (detached, ``max_restarts=-1``) and the
 constructor starts recovery at once: replay the WAL (a torn tail is truncated),
 ask the venues about every order without a final answer (by client order id,
@@ -31,16 +38,17 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from core.clock import RealClock, SimulatedClock
-from core.config import ConfigModel
-from core.errors import GatewayNotReady, HaltError
+from core.config import ConfigModel, api_credentials
+from core.errors import ConfigError, GatewayNotReady, HaltError, InvalidValue
+from core.models import Market
 from gateway.crashpoints import CrashPoints
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig, EngineSnapshot
@@ -69,6 +77,83 @@ class GatewaySettings(ConfigModel):
     audit: bool = True
     audit_flush_s: float = Field(default=1.0, gt=0)
     """How often the audit projection is written (bigger batches cost the order path less)."""
+    venue_kind: Literal["paper", "ccxt"] = "paper"
+    """``paper``: the ``venue:<name>`` actors; ``ccxt``: real venues through ``CcxtExchange``."""
+    sandbox: bool = False
+    """ccxt only: use each venue's testnet (``set_sandbox_mode``)."""
+    ccxt_options: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """ccxt only: non-secret ccxt options per venue, e.g. ``{"binance": {"defaultType": "future"}}``
+    (the account scope: Binance keeps spot and USDⓈ-M futures in separate wallets)."""
+    symbols: dict[str, tuple[str, ...]] | None = None
+    """Per venue, trade only these unified symbols (None: every market the venues list). A live
+    venue lists thousands and recovery fetches a ticker per market, so live runs name theirs."""
+
+    @field_validator("ccxt_options")
+    @classmethod
+    def _no_secret_options(cls, value: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """Refuse a credential smuggled in as a ccxt option: keys come from the environment only.
+
+        A ``ConfigError`` (not a ``ValueError``) so that pydantic does not wrap it in an
+        error message that repeats the input, secret included.
+        """
+        for venue, options in value.items():
+            for key in options:
+                if key.lower() in _CREDENTIAL_OPTIONS:
+                    raise ConfigError(
+                        "GatewaySettings",
+                        f"ccxt_options.{venue}.{key}",
+                        "<redacted>",
+                        "credentials come from SWARM_<VENUE>_* in the environment only",
+                    )
+        return value
+
+
+_CREDENTIAL_OPTIONS = frozenset(
+    {"apikey", "secret", "password", "uid", "login", "token", "privatekey", "walletaddress"}
+)
+
+ClientFactory = Callable[[str, dict[str, Any]], Any]
+"""Build a ccxt client from its id and config (``CcxtExchange``'s seam; tests stub the transport)."""
+
+
+def build_ccxt_venues(
+    settings: GatewaySettings,
+    environ: Mapping[str, str] | None = None,
+    *,
+    client_factory: ClientFactory | None = None,
+) -> dict[str, Any]:
+    """Return one ``CcxtExchange`` per venue of ``settings``, keyed by venue, with the keys of
+    ``environ`` (default: this process's environment). ``SecretMissing`` names a missing variable."""
+    from exchanges.ccxt_adapter import CcxtExchange
+
+    env = os.environ if environ is None else environ
+    venues: dict[str, Any] = {}
+    for name in settings.venues:
+        venues[name] = CcxtExchange(
+            name,
+            api_credentials(name, env),
+            sandbox=settings.sandbox,
+            ccxt_options=settings.ccxt_options.get(name),
+            client_factory=client_factory,
+        )
+    return venues
+
+
+def select_markets(
+    venue: str, markets: Mapping[str, Market], symbols: Mapping[str, tuple[str, ...]] | None
+) -> dict[str, Market]:
+    """Return the markets of ``venue`` the gateway trades (all of them when ``symbols`` is None).
+
+    A wanted symbol the venue does not list is an ``InvalidValue`` naming it (a halt: the
+    agents would trade a market the gateway cannot check).
+    """
+    if symbols is None:
+        return dict(markets)
+    wanted = symbols.get(venue, ())
+    missing = [s for s in wanted if s not in markets]
+    if missing:
+        raise InvalidValue(f"symbols.{venue}", missing, f"{venue} does not list them")
+    return {s: markets[s] for s in wanted}
 
 
 def _die(point: str) -> None:
@@ -80,8 +165,13 @@ def _die(point: str) -> None:
 class GatewayActor:
     """See the module doc. Recovery starts in the constructor, on the actor's event loop."""
 
-    def __init__(self, settings: GatewaySettings) -> None:
+    def __init__(
+        self, settings: GatewaySettings, *, ccxt_client_factory: ClientFactory | None = None
+    ) -> None:
+        """``ccxt_client_factory``: tests only, a ccxt client whose transport is stubbed."""
         self._settings = settings
+        self._client_factory = ccxt_client_factory
+        self._venues: dict[str, Any] = {}
         self._service: GatewayService | None = None
         self._error: str | None = None
         self._crash = CrashPoints(on_fire=_die)
@@ -95,22 +185,29 @@ class GatewayActor:
 
     # -- RECOVERY -------------------------------------------------------------
 
-    async def _recover(self) -> None:
+    def _open_venues(self) -> dict[str, Any]:
+        settings = self._settings
+        if settings.venue_kind == "ccxt":
+            return build_ccxt_venues(settings, client_factory=self._client_factory)
         import ray
 
         from exchanges.venue_client import RemoteVenue
 
+        return {
+            name: RemoteVenue(
+                name, ray.get_actor(f"venue:{name}"), timeout_s=settings.venue_timeout_s
+            )
+            for name in settings.venues
+        }
+
+    async def _recover(self) -> None:
         try:
             settings = self._settings
-            venues = {
-                name: RemoteVenue(
-                    name, ray.get_actor(f"venue:{name}"), timeout_s=settings.venue_timeout_s
-                )
-                for name in settings.venues
-            }
+            venues = self._venues = self._open_venues()
             markets = {}
             for name, venue in venues.items():
-                for symbol, market in (await venue.load_markets()).items():
+                listed = await venue.load_markets()
+                for symbol, market in select_markets(name, listed, settings.symbols).items():
                     markets[(name, symbol)] = market
             clock = RealClock() if settings.clock == "real" else self._market_clock
             state_dir = Path(settings.state_dir)
@@ -254,6 +351,31 @@ class GatewayActor:
             status["wal_committed_seq"] = service.wal.committed_seq
             status["stats"] = dict(vars(service.stats))
         return status
+
+    async def shutdown(self) -> dict[str, int]:
+        """Stop polling, settle one last round, flush the audit store, close the ccxt clients.
+
+        Call it before killing the actor at the end of a run; later calls are harmless.
+        """
+        counts: dict[str, int] = {}
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        if self._service is not None:
+            try:
+                counts = await self._service.poll()
+            except Exception:  # closing must go on; the error is in the log
+                log.exception("last poll before shutdown failed")
+        if self._audit is not None:
+            self._audit.flush()
+        venues, self._venues = self._venues, {}
+        for name, venue in venues.items():
+            if self._settings.venue_kind == "ccxt":
+                try:
+                    await venue.close()
+                except Exception:
+                    log.exception("closing %s failed", name)
+        return counts
 
     # -- TESTS AND CHAOS ------------------------------------------------------
 
