@@ -48,7 +48,7 @@ from pydantic import Field, field_validator
 from core.clock import RealClock, SimulatedClock
 from core.config import ConfigModel, api_credentials
 from core.errors import ConfigError, GatewayNotReady, HaltError, InvalidValue
-from core.models import Market
+from core.models import Market, Trade
 from gateway.crashpoints import CrashPoints
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig, EngineSnapshot
@@ -156,6 +156,65 @@ def select_markets(
     return {s: markets[s] for s in wanted}
 
 
+# -- LIVE ACCOUNTS: TRADES FROM BEFORE SWARM ------------------------------------
+
+ACCOUNT_START_FILE = "account-start"
+
+
+def account_start_ms(state_dir: Path, now_ns: int) -> int:
+    """Return when this gateway first took over the account (ms), recording it on the first start.
+
+    A live account has a trade history from before Swarm; the first reconciliation adopts
+    its balances and positions, so those trades are already in the books. Fetched as fills
+    they would be booked again as someone else's trades and trip the breaker. The time is
+    fsynced to ``state_dir/account-start`` before the first poll and read back after a restart.
+    """
+    path = state_dir / ACCOUNT_START_FILE
+    if path.exists():
+        text = path.read_text(encoding="utf-8").strip()
+        try:
+            return int(text)
+        except ValueError:
+            raise InvalidValue(str(path), text, "must hold the start time in ms") from None
+    start_ms = now_ns // 1_000_000
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(f"{start_ms}\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+    directory = os.open(state_dir, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return start_ms
+
+
+class TradesSince:
+    """An ``Exchange`` that reports only the trades from ``since_ms`` on; every other call passes.
+
+    Wraps a live venue (see ``account_start_ms``): the gateway's fill polling then starts
+    where the adopted books end instead of at the start of the account's history.
+    """
+
+    def __init__(self, venue: Any, since_ms: int) -> None:
+        self._venue = venue
+        self.since_ms = since_ms
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._venue, name)
+
+    @property
+    def venue(self) -> str:
+        return str(self._venue.venue)
+
+    async def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[Trade]:
+        start = self.since_ms if since is None else max(since, self.since_ms)
+        trades: list[Trade] = await self._venue.fetch_my_trades(symbol, start, limit)
+        return [t for t in trades if t.timestamp >= self.since_ms]
+
+
 def _die(point: str) -> None:
     """End the process like a SIGKILL would: no cleanup, no flush, Ray restarts the actor."""
     log.error("crash point %s fired: exiting", point)
@@ -203,21 +262,25 @@ class GatewayActor:
     async def _recover(self) -> None:
         try:
             settings = self._settings
+            clock = RealClock() if settings.clock == "real" else self._market_clock
+            state_dir = Path(settings.state_dir)
+            state_dir.mkdir(parents=True, exist_ok=True)
             venues = self._venues = self._open_venues()
             markets = {}
             for name, venue in venues.items():
                 listed = await venue.load_markets()
                 for symbol, market in select_markets(name, listed, settings.symbols).items():
                     markets[(name, symbol)] = market
-            clock = RealClock() if settings.clock == "real" else self._market_clock
-            state_dir = Path(settings.state_dir)
-            state_dir.mkdir(parents=True, exist_ok=True)
+            service_venues: dict[str, Any] = dict(venues)
+            if settings.venue_kind == "ccxt":
+                since_ms = account_start_ms(state_dir, clock.now_ns())
+                service_venues = {n: TradesSince(v, since_ms) for n, v in venues.items()}
             engine = GatewayEngine(markets, settings.limits, clock, config=settings.engine)
             self._audit = self._open_audit(state_dir) if settings.audit else None
             service = GatewayService(
                 engine=engine,
                 wal=Wal(state_dir / "wal"),
-                venues=venues,
+                venues=service_venues,
                 clock=clock,
                 crash=self._crash,
                 audit=self._audit,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pickle
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import ccxt.async_support as ccxt_async
@@ -14,9 +15,15 @@ import pytest
 from pydantic import ValidationError
 
 from core.errors import ConfigError, InvalidValue, SecretMissing
-from core.models import Market, MarketType
+from core.models import Market, MarketType, Side, Trade
 from exchanges.ccxt_adapter import CcxtExchange
-from gateway.actor import GatewaySettings, build_ccxt_venues, select_markets
+from gateway.actor import (
+    GatewaySettings,
+    TradesSince,
+    account_start_ms,
+    build_ccxt_venues,
+    select_markets,
+)
 
 KEYS = {
     "SWARM_BYBIT_API_KEY": "BYBITFAKEKEY0123456789",
@@ -148,3 +155,62 @@ def test_select_markets_when_symbols_named_then_only_those_and_a_missing_one_is_
     assert select_markets("okx", listed, wanted) == {}
     with pytest.raises(InvalidValue, match=r"symbols\.bybit.*XRP/USDT:USDT"):
         select_markets("bybit", listed, {"bybit": ("BTC/USDT:USDT", "XRP/USDT:USDT")})
+
+
+# -- TRADES FROM BEFORE SWARM TOOK OVER THE ACCOUNT -------------------------------
+
+
+def test_account_start_when_first_start_then_recorded_and_read_back_after_restart(
+    tmp_path: Path,
+) -> None:
+    first = account_start_ms(tmp_path, 1_700_000_000_123_456_789)
+    assert first == 1_700_000_000_123
+    assert account_start_ms(tmp_path, 1_800_000_000_000_000_000) == first  # a restart keeps it
+    (tmp_path / "account-start").write_text("yesterday\n", encoding="utf-8")
+    with pytest.raises(InvalidValue, match="yesterday"):
+        account_start_ms(tmp_path, 1_800_000_000_000_000_000)
+
+
+class TradesVenue:
+    """A venue reporting fixed trades and the ``since`` it was asked for."""
+
+    venue = "bybit"
+
+    def __init__(self, trades: list[Trade]) -> None:
+        self.trades = trades
+        self.asked: list[int | None] = []
+
+    async def fetch_my_trades(
+        self, symbol: str | None = None, since: int | None = None, limit: int | None = None
+    ) -> list[Trade]:
+        self.asked.append(since)
+        return self.trades
+
+    async def fetch_balance(self) -> str:
+        return "balances"
+
+
+def trade(trade_id: str, timestamp: int) -> Trade:
+    return Trade(
+        venue="bybit",
+        symbol="BTC/USDT:USDT",
+        id=trade_id,
+        order_id="o1",
+        side=Side.BUY,
+        price=Decimal("60000"),
+        amount=Decimal("0.001"),
+        cost=Decimal("60"),
+        timestamp=timestamp,
+    )
+
+
+@pytest.mark.asyncio
+async def test_trades_since_when_history_predates_start_then_only_later_trades_reported() -> None:
+    inner = TradesVenue([trade("old", 999), trade("new", 1000), trade("later", 5000)])
+    venue = TradesSince(inner, 1000)
+    assert [t.id for t in await venue.fetch_my_trades()] == ["new", "later"]
+    await venue.fetch_my_trades(None, 4000)
+    await venue.fetch_my_trades(None, 10)
+    assert inner.asked == [1000, 4000, 1000]  # the venue is never asked for older trades
+    assert venue.venue == "bybit"
+    assert await venue.fetch_balance() == "balances"  # everything else passes through
