@@ -94,7 +94,7 @@ def test_driver_when_killed_mid_run_then_new_driver_reattaches_and_checker_passe
     namespace = f"swarm-driver-{uuid.uuid4().hex[:6]}"
     common = ["--address", address, "--namespace", namespace, "--state-dir", str(tmp_path)]
     first = subprocess.Popen(
-        [sys.executable, "-m", "chaos.driver", "start", "--minutes", "1.0", *common],
+        [sys.executable, "-m", "chaos.driver", "start", "--minutes", "0.5", *common],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     assert first.stdout is not None
