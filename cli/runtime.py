@@ -144,17 +144,17 @@ def start_ray(
 
     Raise ``ConfigError`` for a non-loopback dashboard host that the config does not allow.
     """
-    set_gateway_resource(config.gateway_resource)
-    if ray.is_initialized():
-        return {"address": ray.get_runtime_context().gcs_address, "joined": True}
     target = address if address is not None else config.address
     with_dashboard = config.dashboard if dashboard is None else dashboard
-    if with_dashboard and not target:
+    if with_dashboard and not target:  # a bad host is refused even when Ray already runs
         check_listen_host(
             config.dashboard_host,
             allow_remote=config.dashboard_allow_remote,
             key="ray.dashboard_host",
         )
+    set_gateway_resource(config.gateway_resource)
+    if ray.is_initialized():
+        return {"address": ray.get_runtime_context().gcs_address, "joined": True}
     os.environ.setdefault("RAY_DEDUP_LOGS", "0")
     kwargs: dict[str, Any] = {
         "namespace": config.namespace,
