@@ -78,6 +78,7 @@ class FeedActor:
         duration_s: float | None = None,
         venues: tuple[str, ...] | None = None,
         lockstep: bool = False,
+        start_ns: int | None = None,
         source: Source = "replay",
         subscriptions: Sequence[tuple[str, str]] = (),
         live: LiveFeedConfig | None = None,
@@ -88,6 +89,8 @@ class FeedActor:
     ) -> None:
         """Build the feed of ``source``.
 
+        Replay only: ``start_ns`` skips the events before it (a resumed paper run; the
+        books are sent whole at that point).
         Live only: ``subscriptions`` (venue, symbol) pairs; ``live`` a
         ``LiveFeedConfig`` (channels, poll intervals, queue size…; its defaults
         when ``None``); ``batch_window_s`` the longest a batch waits to fill;
@@ -106,7 +109,7 @@ class FeedActor:
         if source == "replay":
             if data_dir is None:
                 raise InvalidValue("data_dir", None, "a replay needs a data directory")
-            self._feed = ReplayFeed(data_dir, venues=venues)
+            self._feed = ReplayFeed(data_dir, venues=venues, start_ns=start_ns)
         else:
             if lockstep:
                 raise InvalidValue(
