@@ -152,6 +152,9 @@ def two_node_cluster() -> Iterator[Cluster]:
             [
                 f"--address=127.0.0.1:{gcs}",
                 "--node-ip-address=127.0.0.1",
+                # Its own temp dir, as on another machine: two nodes sharing one would unpack the
+                # runtime_env package into the same directory, one wiping it under the other.
+                f"--temp-dir={base / 'worker'}",
                 '--resources={"worker": 1}',
                 "--num-cpus=1",
                 "--object-store-memory=100000000",
@@ -270,9 +273,14 @@ def test_paper_run_on_two_nodes_when_gateway_node_advertised_then_gateway_there_
     assert agent_nodes == {gateway_node[0], worker_node[0]}, actors
 
     # The code travelled as the runtime_env working directory, without the venv or run state.
-    packages = list((cluster.dir / "ray").glob("session_*/runtime_resources/working_dir_files/*"))
+    packages = [
+        p
+        for p in cluster.dir.glob("*/session_*/runtime_resources/working_dir_files/*")
+        if p.is_dir()
+    ]
     assert packages, "no runtime_env working_dir package was unpacked"
-    assert any((p / "gateway" / "actor.py").is_file() for p in packages)
+    assert {p.parents[3].name for p in packages} == {"ray", "worker"}  # unpacked on both nodes
+    assert all((p / "gateway" / "actor.py").is_file() for p in packages)
     assert not any((p / ".venv").exists() or (p / "var").exists() for p in packages)
 
 
