@@ -157,7 +157,7 @@ class GatewayService:
         self.crash.reach("before_wal_append")
         started = self._timer()
         seqs = self.wal.append_many(records)
-        self._metrics.wal_commit_latency.observe(self._timer() - started)
+        self._metrics.wal_commit_latency.observe(self._elapsed(started))
         self.crash.reach("after_wal_append")
         if crash_point is not None:
             self.crash.reach(crash_point)
@@ -167,6 +167,10 @@ class GatewayService:
         self.stats.records += len(records)
         if self._on_record is not None:
             self._on_record(records)
+
+    def _elapsed(self, started: int) -> int:
+        """Nanoseconds since ``started``; a wall clock stepped back counts 0, never breaks an order."""
+        return max(0, self._timer() - started)
 
     def _lock(self, venue: str, symbol: str) -> asyncio.Lock:
         key = (venue, symbol)
@@ -360,7 +364,7 @@ class GatewayService:
             cid = decision.client_order_id
             return SubmitResult(cid, self.engine.order(cid))
         finally:
-            self._metrics.submit_latency.observe(self._timer() - started)
+            self._metrics.submit_latency.observe(self._elapsed(started))
 
     async def submit_many(self, intents: Sequence[OrderIntent]) -> list[SubmitResult]:
         """Submit a batch with one WAL commit and one venue round trip per venue."""
@@ -400,7 +404,7 @@ class GatewayService:
                         decision.client_order_id, self.engine.order(decision.client_order_id)
                     )
                 )
-        elapsed = self._timer() - started  # every order of the batch waited for the whole call
+        elapsed = self._elapsed(started)  # every order of the batch waited for the whole call
         for _ in intents:
             self._metrics.submit_latency.observe(elapsed)
         return results

@@ -153,3 +153,19 @@ def test_service_when_market_order_fills_then_fill_counted_once() -> None:
         assert world.service.stats.orders.fills == fills
 
     run(scenario)
+
+
+def test_service_when_wall_clock_steps_back_mid_submit_then_order_goes_through_counted_zero() -> (
+    None
+):
+    async def scenario() -> None:
+        world = await started_world()
+        h = world.service.stats.orders.submit_latency
+        count, total = h.count, h.sum_ns
+        readings = iter(range(10**12, 0, -1_000))  # every reading earlier than the last
+        world.service._timer = lambda: next(readings)  # the injected timer, stepping back
+        result = await world.service.submit(resting(world, "mm-back"))
+        assert result.accepted
+        assert (h.count, h.sum_ns) == (count + 1, total)
+
+    run(scenario)
