@@ -93,13 +93,14 @@ def read_venue(handle: Any) -> tuple[VenueRecord, dict[str, Any]]:
     """Ask one ``venue:<name>`` actor for its record; return it with the venue's markets."""
     import ray
 
-    orders, trades, errors, (balances, positions), markets = ray.get(
+    orders, trades, errors, (balances, positions), markets, ledger = ray.get(
         [
             handle.all_orders.remote(),
             handle.my_trades.remote(),
             handle.check_conservation.remote(),
             handle.account.remote(),
             handle.load_markets.remote(),
+            handle.ledger_by_kind.remote(),
         ]
     )
     record = VenueRecord(
@@ -108,6 +109,7 @@ def read_venue(handle: Any) -> tuple[VenueRecord, dict[str, Any]]:
         conservation_errors=errors,
         balances={asset: b.total for asset, b in balances.assets.items()},
         positions={p.symbol: Decimal(p.signed_contracts) for p in positions if p.contracts},
+        ledger=ledger,
     )
     return record, markets
 

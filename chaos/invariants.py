@@ -71,6 +71,8 @@ class VenueRecord:
     conservation_errors: Sequence[str] = ()
     balances: Mapping[str, Decimal] = field(default_factory=dict)
     positions: Mapping[str, Decimal] = field(default_factory=dict)
+    ledger: Mapping[str, Mapping[str, Decimal]] = field(default_factory=dict)
+    """The venue's cash ledger per asset and kind (names a mismatch's likely cause)."""
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,11 @@ def _compare_mirror(
         result.checked += 1
         a, b = ours.get(asset, ZERO), venue.balances.get(asset, ZERO)
         if a != b:
+            kinds = venue.ledger.get(asset, {})
+            parts = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
             result.violations.append(
-                f"{name} {asset}: the gateway expects {a}, the venue holds {b}"
+                f"{name} {asset}: the gateway expects {a}, the venue holds {b} "
+                f"(off by {b - a}; the venue's ledger: {parts or 'not read'})"
             )
     held = engine.ledger.expected_positions(name)
     for symbol in sorted(set(held) | set(venue.positions)):

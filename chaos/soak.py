@@ -225,6 +225,9 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
                 ray.get(clients["bybit"].handle.set_faults.remote(outage))
                 out.write(json.dumps({"outage": outages, "venue": "bybit", "s": 1.0}) + "\n")
                 next_outage += args.outage_every_s
+            if args.no_kills:
+                time.sleep(0.2)
+                continue
             for outcome in kill_round(killer, rng, list(agents), pool):
                 outcomes.append(outcome)
                 out.write(json.dumps(asdict(outcome)) + "\n")
@@ -314,7 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--address", default=None, help="a running Ray cluster (default: local)")
     parser.add_argument("--pause-s", type=float, default=0.15, help="max pause between kills")
     parser.add_argument("--outage-every-s", type=float, default=30.0)
-    parser.add_argument("--no-faults", action="store_true")
+    parser.add_argument("--no-faults", action="store_true", help="no venue faults")
+    parser.add_argument("--no-kills", action="store_true", help="a baseline run: nothing killed")
     args = parser.parse_args(argv)
     if args.minutes <= 0:
         parser.error(f"--minutes {args.minutes}: must be positive")

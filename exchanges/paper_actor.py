@@ -11,7 +11,7 @@ Contract:
   nothing; a reused client order id follows the venue's real rules.
 - ``save(path)``: write the venue's whole state (``exchanges.paper.state``) so a
   resumed paper run (``--resume``) starts from it (``restore_from``).
-- ``stats()``, ``check_conservation()``, ``all_orders()``, ``my_trades()``, ``account()``: read-only
+- ``stats()``, ``check_conservation()``, ``all_orders()``, ``my_trades()``, ``account()``, ``ledger_by_kind()``: read-only
   views for the console and the invariant checker.
 - ``set_faults(spec)`` / ``clear_faults()`` / ``fault_stats()``: chaos only. Switch on
   seeded venue faults (latency, timeouts, 5xx, lost acks, "not found" after create,
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -233,6 +234,15 @@ class VenueActor:
     def my_trades(self) -> list[Trade]:
         """Every trade of the account, unfaulted (the checker's view of the venue's record)."""
         return self._venue.my_trades(None, None, None)
+
+    def ledger_by_kind(self) -> dict[str, dict[str, Decimal]]:
+        """The account's cash ledger summed per asset and kind (deposit, trade, fee, funding, ...)."""
+        sums: dict[str, dict[str, Decimal]] = {}
+        # PaperVenue has no public reader of its ledger entries; this read-only view is the checker's.
+        for entry in self._venue._account.ledger.entries():
+            per_kind = sums.setdefault(entry.asset, {})
+            per_kind[str(entry.kind)] = per_kind.get(str(entry.kind), Decimal(0)) + entry.amount
+        return sums
 
     def account(self) -> tuple[Balances, list[Position]]:
         """The account's balances and positions, unfaulted (the checker's view)."""
