@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -102,19 +103,50 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     """Run the paper system; return the process exit code."""
     from exchanges.feeds.replay import ReplayFeed
 
+    live = getattr(args, "feed", "replay") == "live"
     resume = getattr(args, "resume", None)
+    if live and (resume or args.lockstep or args.data or args.speed is not None):
+        from core.errors import ConfigError
+
+        flag = (
+            "--resume"
+            if resume
+            else "--lockstep"
+            if args.lockstep
+            else "--data"
+            if args.data
+            else "--speed"
+        )
+        raise ConfigError(args.config, "feed", "live", f"{flag} needs recorded data")
     run_dir, meta = resolve_resume(resume, config) if resume else (None, {})
     if meta and args.data and resolve_data_dir(args.data) != Path(meta["data_dir"]):
         raise DataFormatError(args.data, f"the resumed run replays {meta['data_dir']}")
-    data_dir = resolve_data_dir(meta.get("data_dir") or args.data or config.paper.data_dir)
     if run_dir is None:
         run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
-    speed = parse_speed(args.speed if args.speed is not None else config.replay.speed)
-    # Discover the files in the driver first: a bad directory fails before Ray starts.
-    files = ReplayFeed(data_dir).files()
-    venues_in_data = sorted({f.venue for f in files if f.venue})
-    agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts too
+    agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts
     variants = council_variants(config, args.config, agents)  # so does a bad council config
+    # Discover the data in the driver first: a bad directory or market fails before Ray starts.
+    if live:
+        from exchanges.feeds.bridge import check_paper_markets
+        from exchanges.feeds.live import LiveFeedConfig
+        from exchanges.feeds.subscriptions import live_subscriptions
+
+        subscriptions = check_paper_markets(live_subscriptions(agents))
+        data_dir = None
+        speed = None
+        venues_in_data = sorted({venue for venue, _ in subscriptions})
+        source: dict[str, Any] = {
+            "source": "live",
+            "subscriptions": subscriptions,
+            "live": LiveFeedConfig(),
+        }
+    else:
+        data_dir = resolve_data_dir(meta.get("data_dir") or args.data or config.paper.data_dir)
+        speed = parse_speed(args.speed if args.speed is not None else config.replay.speed)
+        files = ReplayFeed(data_dir).files()
+        venues_in_data = sorted({f.venue for f in files if f.venue})
+        # A resumed run replays from just after where the saved venues stopped.
+        source = {"start_ns": meta["market_time_ns"] + 1} if meta else {}
 
     import ray
 
@@ -145,15 +177,14 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             "feed",
             "feed",
             FeedActor,
-            str(data_dir),
+            str(data_dir) if data_dir is not None else None,
             speed=speed,
             batch_size=config.replay.batch_size,
             max_in_flight=config.replay.max_in_flight_batches,
             duration_s=args.duration,
             venues=tuple(config.paper.venues),
             lockstep=args.lockstep,
-            # A resumed run replays from just after where the saved venues stopped.
-            **({"start_ns": meta["market_time_ns"] + 1} if meta else {}),
+            **source,
         )
         gateway, pushers = (
             start_trading(
@@ -177,14 +208,14 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             if exporter.url and not args.json:
                 print(f"metrics: {exporter.url}", file=sys.stderr)
         ref = feed.run.remote(clients, pushers, gateway, council)
-        try:
+        with _StopOnInterrupt() as interrupt:
+            # No KeyboardInterrupt inside a Ray call: the first Ctrl+C only asks the feed
+            # to stop after its batch in flight; a second one aborts the driver.
             if args.no_tui or args.json:
-                ray.get(ref)
+                while not ray.wait([ref], timeout=0.25)[0]:
+                    interrupt.forward(feed)
             else:
-                _watch(ref, feed, clients, render_progress, gateway, council)
-        except KeyboardInterrupt:
-            print("stopping: the feed ends after its batch in flight", file=sys.stderr)
-            feed.stop.remote()
+                _watch(ref, feed, clients, render_progress, gateway, council, interrupt)
         try:
             run = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
@@ -197,7 +228,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             agent_summary["council"] = council_summary(council.history())
         stats = {name: client.stats() for name, client in clients.items()}
         conservation = {name: client.check_conservation() for name, client in clients.items()}
-        if gateway is not None:  # a clean stop: save what --resume needs besides the WAL
+        if gateway is not None and data_dir is not None:  # clean stop: what --resume needs
             market_ns = ray.get(feed.progress.remote())["market_time_ns"]
             for name, client in clients.items():
                 ray.get(client.handle.save.remote(str(saved / f"{name}.state")))
@@ -429,6 +460,34 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class _StopOnInterrupt:
+    """While active, the first SIGINT (Ctrl+C) is a request to stop cleanly; the second aborts."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._sent = False
+        self._previous: Any = None
+
+    def __enter__(self) -> _StopOnInterrupt:
+        self._previous = signal.signal(signal.SIGINT, self._on_signal)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.signal(signal.SIGINT, self._previous)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def forward(self, feed: Any) -> None:
+        """Tell the feed to stop once, after a request (called from the driver's wait loop)."""
+        if self.requested and not self._sent:
+            self._sent = True
+            print("stopping: the feed ends after its batch in flight", file=sys.stderr)
+            feed.stop.remote()
+
+
 def _watch(
     ref: Any,
     feed: Any,
@@ -436,12 +495,15 @@ def _watch(
     render: Any,
     gateway: Any = None,
     council: Any = None,
+    interrupt: _StopOnInterrupt | None = None,
 ) -> None:
     import ray
     from rich.live import Live
 
     with Live(refresh_per_second=4, transient=False) as live:
         while True:
+            if interrupt is not None:
+                interrupt.forward(feed)
             ready, _ = ray.wait([ref], timeout=0.25)
             progress = ray.get(feed.progress.remote())
             trading = _trading_view(gateway, council) if gateway is not None else None
