@@ -87,6 +87,9 @@ def start(args: argparse.Namespace) -> int:
     killer = Killer(args.namespace, timeout_s=60.0, crash_wait_s=2.0)
     kills = 0
     while not ray.wait([ref], timeout=0)[0]:
+        if args.no_kills:  # the system runs on; chaos.kill may be pointed at it meanwhile
+            time.sleep(0.2)
+            continue
         target = rng.choice(["gateway", *(f"agent:{a}" for a in agents)])
         outcome = killer.kill_once(target, at="random", way=rng.choice(("ray", "sigkill")), rng=rng)
         kills += 1
@@ -168,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--namespace", default="swarm")
     parser.add_argument("--minutes", type=float, default=1.0, help="how long the replay lasts")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-kills", action="store_true", help="start: kill nothing")
     parser.add_argument("--config", default="configs/paper.toml")
     parser.add_argument("--state-dir", default="var/soak")
     args = parser.parse_args(argv)

@@ -57,9 +57,9 @@ from gateway.wal_format import RecordType
 INVARIANTS: Final = ("duplicates", "lost", "conservation", "breaker", "fills_once", "audit")
 SAFE_DOWNWARD: Final = frozenset({Trigger.RESET, Trigger.RESET_TO_CLOSED, Trigger.PROBES_PASSED})
 """The only ways to a less safe breaker state: an operator's reset, or probes that passed."""
-_ACKNOWLEDGED: Final = frozenset(
-    {OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.FILLED, OrderState.CANCEL_PENDING}
-)
+_ACKNOWLEDGED: Final = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.FILLED})
+"""States only a venue's answer leads to: the venue must hold the order. (A cancel may be
+pending on an order whose create is still unknown, so CANCEL_PENDING is not among them.)"""
 
 
 @dataclass(frozen=True)
