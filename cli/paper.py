@@ -156,7 +156,10 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     from exchanges.paper_actor import VenueActor
     from exchanges.venue_client import VenueClient
 
-    start_ray(config.ray, address=args.address, dashboard=args.dashboard)
+    ray_facts = start_ray(config.ray, address=args.address, dashboard=args.dashboard)
+    if ray_facts.get("dashboard_url") and not args.json:
+        print(f"dashboard: http://{ray_facts['dashboard_url']}", file=sys.stderr)
+    joined = bool(ray_facts.get("joined"))
     try:
         saved = run_dir / "venues"
         clients = {
@@ -243,6 +246,8 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
                 },
             )
     finally:
+        if joined:  # on a cluster the actors outlive this driver: end this run's (not others')
+            _end_run_actors(config, agents, variants)
         shutdown_ray()
     summary = summarize(run, stats, conservation)
     summary.update(agent_summary)
@@ -256,6 +261,25 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             json.dumps({k: v for k, v in summary.items() if k != "venues"}, default=str, indent=2)
         )
     return 0 if summary["conservation_errors"] == 0 else 1
+
+
+def _end_run_actors(config: SwarmConfig, agents: dict[str, Any], variants: tuple[Any, ...]) -> None:
+    """Kill the named actors of this paper run (the detached gateway would stay behind)."""
+    import ray
+
+    names = [
+        *(f"venue:{v}" for v in config.paper.venues),
+        "feed",
+        "council",
+        "gateway",
+        *(f"agent:{a}" for a in agents),
+        *(f"agent:{v.agent_id}" for v in variants),
+    ]
+    for name in names:
+        try:
+            ray.kill(ray.get_actor(name), no_restart=True)
+        except (ValueError, ray.exceptions.RayError):
+            pass  # not created, or already gone
 
 
 def enabled_agents(config: SwarmConfig, config_path: str) -> dict[str, Any]:

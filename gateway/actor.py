@@ -284,6 +284,7 @@ class GatewayActor:
                 clock=clock,
                 crash=self._crash,
                 audit=self._audit,
+                timer=time.perf_counter_ns,  # latency metrics in real time, whatever the clock
             )
             await service.recover()
             self._service = service
