@@ -21,7 +21,7 @@ from decimal import Decimal
 
 from core.clock import SimulatedClock
 from core.config import PaperConfig
-from core.events import MarketEvent
+from core.events import FundingPayment, MarketEvent
 from core.models import Market
 from exchanges.feeds.actor import marks_of
 from exchanges.paper.venue import PaperVenue
@@ -77,8 +77,18 @@ class Sandbox:
             self._clock.advance_to(ts)
         for name, venue in self._venues.items():
             mine = [e for e in events if e.venue == name]
-            if mine:
-                venue.on_market_events(mine)
+            if not mine:
+                continue
+            for made in venue.on_market_events(mine):
+                if isinstance(made, FundingPayment):  # booked as the fund's gateway books it
+                    self._service.on_funding(
+                        made.venue,
+                        made.symbol,
+                        made.rate,
+                        made.mark_price,
+                        made.ts_ns // 1_000_000,
+                        settled=made.amount,
+                    )
         prices = marks_of(events)
         if prices:
             self._service.mark(prices)

@@ -33,7 +33,7 @@ from agents.base import AgentCore, Key, split_by_time  # noqa: E402
 from agents.registry import build_strategy  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config, validate_config  # noqa: E402
-from core.events import Liquidation, MarketEvent  # noqa: E402
+from core.events import FundingPayment, Liquidation, MarketEvent, VenueEvent  # noqa: E402
 from core.models import Market  # noqa: E402
 from council.core import CouncilConfig, CouncilCore, VoteKind  # noqa: E402
 from exchanges.feeds.actor import marks_of  # noqa: E402
@@ -177,11 +177,23 @@ async def run_backtest(
             ts = group[0].ts_ns
             sampler.before(ts, service.engine)
             clock.advance_to(max(ts, clock.now_ns()))
-            generated: list[MarketEvent] = []
+            made: list[VenueEvent] = []
             for name, venue in venues.items():
                 mine = [e for e in group if e.venue == name]
                 if mine:
-                    generated.extend(venue.on_market_events(mine))
+                    made.extend(venue.on_market_events(mine))
+            # The venues' funding payments on the account: the gateway splits them among
+            # the agents (as the feed does in a paper run); the liquidations go on.
+            for payment in (e for e in made if isinstance(e, FundingPayment)):
+                service.on_funding(
+                    payment.venue,
+                    payment.symbol,
+                    payment.rate,
+                    payment.mark_price,
+                    payment.ts_ns // 1_000_000,
+                    settled=payment.amount,
+                )
+            generated = [e for e in made if not isinstance(e, FundingPayment)]
             liquidations += sum(isinstance(e, Liquidation) for e in generated)
             prices = marks_of(group)
             if prices:

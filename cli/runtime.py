@@ -198,18 +198,26 @@ class ClusterFacts:
     nodes: int
     resources: Mapping[str, float]
     driver_node_id: str | None = None
+    node_ids: tuple[str, ...] = ()
+    """The alive nodes, sorted (agents are dealt over them in this order)."""
 
 
 def placement(
-    kind: str, facts: ClusterFacts, *, gateway_resource: str = "gateway"
+    kind: str, facts: ClusterFacts, *, gateway_resource: str = "gateway", index: int = 0
 ) -> dict[str, Any]:
     """Return the Ray placement options of an actor of ``kind`` on the cluster ``facts`` describe.
 
-    ``feed_node`` stands for a hard node affinity (the caller builds Ray's strategy).
+    ``node_affinity`` stands for a hard node affinity, ``preferred_node`` for a soft one
+    (the caller builds Ray's strategy). Agents are dealt over the nodes in turn (the
+    ``index``-th agent to the ``index mod n``-th node, soft: if that node goes, Ray places
+    it elsewhere): Ray's SPREAD is best effort and, measured under load, may put every
+    agent on one node.
     """
     if kind == "gateway" and facts.resources.get(gateway_resource, 0) > 0:
         return {"resources": {gateway_resource: GATEWAY_RESOURCE_SHARE}}
     if kind == "agent":
+        if facts.nodes > 1 and facts.node_ids:
+            return {"preferred_node": facts.node_ids[index % len(facts.node_ids)]}
         return {"scheduling_strategy": "SPREAD"}
     if kind == "feed" and facts.nodes > 1 and facts.driver_node_id:
         return {"node_affinity": facts.driver_node_id}
@@ -221,24 +229,32 @@ def cluster_facts() -> ClusterFacts | None:
     if not ray.is_initialized():
         return None
     nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
-    alive = len([node for node in nodes if node.get("Alive")])
+    alive = sorted(str(node["NodeID"]) for node in nodes if node.get("Alive"))
     return ClusterFacts(
-        nodes=alive,
+        nodes=len(alive),
         resources=dict(ray.cluster_resources()),  # type: ignore[no-untyped-call]
         driver_node_id=ray.get_runtime_context().get_node_id(),
+        node_ids=tuple(alive),
     )
 
 
+_agents_placed = 0
+
+
 def _ray_placement(kind: str) -> dict[str, Any]:
+    global _agents_placed
     facts = cluster_facts()
     if facts is None:
         return {}
-    options = placement(kind, facts, gateway_resource=_gateway_resource)
-    node = options.pop("node_affinity", None)
-    if node is not None:
-        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    options = placement(kind, facts, gateway_resource=_gateway_resource, index=_agents_placed)
+    if kind == "agent":
+        _agents_placed += 1
+    for key, soft in (("node_affinity", False), ("preferred_node", True)):
+        node = options.pop(key, None)
+        if node is not None:
+            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=soft)
     return options
 
 

@@ -111,6 +111,23 @@ class Liquidation:
 
 
 @dataclass(frozen=True, slots=True)
+class FundingPayment:
+    """What a venue booked on the account for one funding print (made by the venue, not the market).
+
+    ``amount`` is the cash credited (negative when the account paid); ``mark_price`` the
+    price the venue used. The feed hands it to the gateway, which splits it among the
+    agents holding the symbol, so the gateway's books stay equal to the venue's.
+    """
+
+    ts_ns: int
+    venue: str
+    symbol: str
+    rate: Decimal
+    mark_price: Decimal
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class GapEvent:
     """The feed lost the sequence of a book: it says so and resynchronises, never guesses."""
 
@@ -125,3 +142,6 @@ class GapEvent:
 MarketEvent = (
     BookDelta | TopOfBook | TradeTick | Bar | FundingEvent | MarkEvent | Liquidation | GapEvent
 )
+
+VenueEvent = MarketEvent | FundingPayment
+"""What a paper venue makes from the market events it is fed: liquidations and the account's funding."""

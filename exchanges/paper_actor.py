@@ -36,7 +36,7 @@ from chaos.faults import FaultSpec, VenueFaults, Verdict
 from core.clock import RealClock, SimulatedClock
 from core.config import PaperConfig
 from core.errors import OrderNotFound
-from core.events import MarketEvent
+from core.events import MarketEvent, VenueEvent
 from core.models import (
     Balances,
     FundingRate,
@@ -70,7 +70,7 @@ class VenueActor:
 
     # -- MARKET DATA ----------------------------------------------------------
 
-    def on_market_events(self, events: Sequence[MarketEvent]) -> list[MarketEvent]:
+    def on_market_events(self, events: Sequence[MarketEvent]) -> list[VenueEvent]:
         if events:
             self._market_ns = max(self._market_ns, events[-1].ts_ns)
         return self._venue.on_market_events(events)

@@ -364,6 +364,21 @@ class GatewayActor:
         if prices:
             self._ready().mark(prices)
 
+    async def on_funding(
+        self,
+        venue: str,
+        symbol: str,
+        rate: Decimal,
+        mark_price: Decimal,
+        funding_timestamp: int,
+        settled: Decimal | None = None,
+    ) -> str:
+        """Book a funding settlement the venue made (``settled``: its amount on the account)."""
+        decision = self._ready().on_funding(
+            venue, symbol, rate, mark_price, funding_timestamp, settled=settled
+        )
+        return str(decision.outcome)
+
     async def kill(self, operator: str, detail: str = "") -> str:
         return self._ready().kill(operator, detail)
 

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from core.errors import GatewayNotReady, RetryableError, SwarmError
+from core.events import FundingPayment
 from gateway.engine_types import EngineSnapshot
 from gateway.intents import OrderIntent
 from gateway.orders import OrderView
@@ -129,6 +130,19 @@ class GatewayClient:
     def agent_account(self, agent_id: str, intent_ids: Sequence[str] = ()) -> AgentAccount:
         account: AgentAccount = self._call("agent_account", agent_id, list(intent_ids))
         return account
+
+    def book_funding(self, payment: FundingPayment) -> str:
+        """Book a venue's funding payment (``core.events.FundingPayment``) on the agents' positions."""
+        outcome: str = self._call(
+            "on_funding",
+            payment.venue,
+            payment.symbol,
+            payment.rate,
+            payment.mark_price,
+            payment.ts_ns // 1_000_000,
+            payment.amount,
+        )
+        return outcome
 
     def council_log(self, since: int = 0) -> list[dict[str, Any]]:
         """The council's logged decisions, oldest first (from index ``since``)."""

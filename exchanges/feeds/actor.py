@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from core.clock import RealClock
 from core.errors import InvalidValue
-from core.events import Bar, Liquidation, MarketEvent, MarkEvent, TopOfBook
+from core.events import Bar, FundingPayment, Liquidation, MarketEvent, MarkEvent, TopOfBook
 from exchanges.feeds.pacing import ReplayPacer
 from exchanges.feeds.replay import ReplayFeed
 from exchanges.venue_client import EventPusher, VenueClient
@@ -169,7 +169,7 @@ class FeedActor:
                 stopped_by = self._run_replay(venues, agents, gateway, council, liquidations)
             for client in venues.values():
                 for generated in client.drain():
-                    liquidations.extend(self._count_generated(generated))
+                    liquidations.extend(self._route(generated, gateway))
             for agent in agents.values():
                 if liquidations:
                     agent.push(liquidations, self._max_in_flight)
@@ -262,7 +262,7 @@ class FeedActor:
             client = venues.get(name)
             if client is not None:
                 for generated in client.push(events, self._max_in_flight):
-                    liquidations.extend(self._count_generated(generated))
+                    liquidations.extend(self._route(generated, gateway))
         if gateway is not None:
             prices = marks_of(batch)
             if prices:
@@ -299,9 +299,8 @@ class FeedActor:
             for name, client in venues.items():
                 mine = [e for e in group if e.venue == name]
                 if mine:
-                    generated.extend(
-                        self._count_generated(ray.get(client.handle.on_market_events.remote(mine)))
-                    )
+                    answer = ray.get(client.handle.on_market_events.remote(mine))
+                    generated.extend(self._route(answer, gateway))
             if gateway is not None:
                 gateway.mark(marks_of(group), group[0].ts_ns)
             seen = [*generated, *group] if generated else list(group)
@@ -332,6 +331,18 @@ class FeedActor:
             return self._live.stats()
         assert self._feed is not None
         return self._feed.stats.as_dict()
+
+    def _route(self, events: list[MarketEvent], gateway: Any) -> list[MarketEvent]:
+        """Count what a venue made; book its funding payments in the gateway (the account's
+        cash, so the gateway's books stay equal to the venue's); return the rest (liquidations)."""
+        self._count_generated(events)
+        payments = [e for e in events if isinstance(e, FundingPayment)]
+        if not payments:
+            return events
+        if gateway is not None:
+            for payment in payments:
+                gateway.book_funding(payment)
+        return [e for e in events if not isinstance(e, FundingPayment)]
 
     def _count_generated(self, events: list[MarketEvent]) -> list[MarketEvent]:
         for event in events:

@@ -22,7 +22,7 @@ from core.errors import (
 )
 from core.events import (
     Liquidation,
-    MarketEvent,
+    VenueEvent,
 )
 from core.models import (
     Balances,
@@ -112,7 +112,7 @@ class VenueCore:
         self._trade_seq = 0
         self._event_ns = 0
         self._stats: dict[str, int] = dict.fromkeys(_STAT_KEYS, 0)
-        self._pending: list[MarketEvent] = []  # events the venue made, returned with the next batch
+        self._pending: list[VenueEvent] = []  # events the venue made, returned with the next batch
         model_config = self._config.liquidation_model
         self._model: LiquidationModel | None = None
         if model_config.enabled:

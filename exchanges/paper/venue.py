@@ -44,12 +44,14 @@ from core.events import (
     Bar,
     BookDelta,
     FundingEvent,
+    FundingPayment,
     GapEvent,
     Liquidation,
     MarketEvent,
     MarkEvent,
     TopOfBook,
     TradeTick,
+    VenueEvent,
 )
 from core.models import (
     Balances,
@@ -93,13 +95,14 @@ class PaperVenue(VenueCore):
 
     # -- MARKET DATA ----------------------------------------------------------
 
-    def on_market_events(self, events: Iterable[MarketEvent]) -> list[MarketEvent]:
+    def on_market_events(self, events: Iterable[MarketEvent]) -> list[VenueEvent]:
         """Apply a batch of the feed's events in order; return the events the venue made.
 
         Events of other venues and of symbols this venue does not list are ignored. The
-        events made are ``Liquidation``s: the model's, and the account's own.
+        events made are ``Liquidation``s (the model's, and the account's own) and the
+        account's ``FundingPayment``s.
         """
-        out: list[MarketEvent] = []
+        out: list[VenueEvent] = []
         for event in events:
             self._on_event(event)
             if self._pending:
@@ -107,7 +110,7 @@ class PaperVenue(VenueCore):
                 self._pending.clear()
         return out
 
-    def on_market_event(self, event: MarketEvent) -> list[MarketEvent]:
+    def on_market_event(self, event: MarketEvent) -> list[VenueEvent]:
         """Apply one event; return the events the venue made."""
         return self.on_market_events((event,))
 
@@ -251,6 +254,9 @@ class PaperVenue(VenueCore):
             str(event.ts_ns),
         )  # fmt: skip
         self._stats["funding_payments"] += 1
+        self._pending.append(
+            FundingPayment(event.ts_ns, self._venue, rules.symbol, event.rate, mark, amount)
+        )
         self._check_margin(rules.margin_asset, event.ts_ns)
 
     # -- FORCED LIQUIDATIONS OF OTHERS ------------------------------------------

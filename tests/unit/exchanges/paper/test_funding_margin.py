@@ -4,7 +4,7 @@ from decimal import Decimal
 
 import pytest
 
-from core.events import FundingEvent, Liquidation, MarkEvent
+from core.events import FundingEvent, FundingPayment, Liquidation, MarkEvent
 from core.models import OrderStatus
 from exchanges.paper.ledger import LedgerKind
 from exchanges.paper.venue import PaperVenue
@@ -61,6 +61,20 @@ def test_funding_when_event_has_no_mark_then_venue_mid_used() -> None:
     venue.submit(request("o1", "buy", "1"))  # takes the 101 ask: the mid is now (100+102)/2
     venue.on_market_event(funding(8 * HOUR_NS, "0.001"))
     assert entries(venue, LedgerKind.FUNDING) == [D("-0.101")]
+
+
+def test_funding_when_paid_then_venue_reports_the_payment_for_the_gateway() -> None:
+    venue = make_venue()
+    venue.on_market_event(standard_book())
+    venue.submit(request("o1", "buy", "1"))
+    made = venue.on_market_event(funding(8 * HOUR_NS, "0.001"))  # no mark: the venue's mid
+    assert made == [FundingPayment(8 * HOUR_NS, "binance", PERP, D("0.001"), D(101), D("-0.101"))]
+    assert [m.amount for m in made if isinstance(m, FundingPayment)] == entries(
+        venue, LedgerKind.FUNDING
+    )
+    assert venue.on_market_event(funding(16 * HOUR_NS, "0.001", "100")) == [
+        FundingPayment(16 * HOUR_NS, "binance", PERP, D("0.001"), D(100), D("-0.1"))
+    ]
 
 
 def test_funding_when_same_settlement_arrives_twice_then_paid_once() -> None:
