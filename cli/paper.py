@@ -540,7 +540,6 @@ def _watch(
 def _trading_view(gateway: Any, council: Any = None) -> dict[str, Any]:
     """The console's view of the trading side: per agent (gateway's books, council's weight and
     vote), the gateway (breaker, WAL, orders in flight, latency) and the council's last decisions."""
-    from cli.metrics import _as_dict
     from core.metrics import histogram_from_dict
 
     snapshot = gateway.snapshot()
@@ -571,7 +570,8 @@ def _trading_view(gateway: Any, council: Any = None) -> dict[str, Any]:
             "fees": f"{sum(view.fees.values()):,.2f}",
             "pnl": f"{view.pnl:,.2f}",
         }
-    metrics = _as_dict((status.get("stats") or {}).get("orders") or {})
+    orders_metrics = (status.get("stats") or {}).get("orders") or {}
+    metrics = orders_metrics.as_dict() if hasattr(orders_metrics, "as_dict") else orders_metrics
     latency = "-"
     if metrics.get("submit_latency"):
         hist = histogram_from_dict(metrics["submit_latency"])
