@@ -207,17 +207,18 @@ def placement(
 ) -> dict[str, Any]:
     """Return the Ray placement options of an actor of ``kind`` on the cluster ``facts`` describe.
 
-    ``node_affinity`` stands for a hard node affinity, ``preferred_node`` for a soft one
-    (the caller builds Ray's strategy). Agents are dealt over the nodes in turn (the
-    ``index``-th agent to the ``index mod n``-th node, soft: if that node goes, Ray places
-    it elsewhere): Ray's SPREAD is best effort and, measured under load, may put every
-    agent on one node.
+    ``node_affinity`` stands for a hard node affinity (the caller builds Ray's strategy).
+    Agents are dealt over the alive nodes in turn (the ``index``-th agent to the
+    ``index mod n``-th node). Measured on a two-node ``ray start`` cluster, Ray's SPREAD and
+    a soft node affinity both put every agent on one node in some runs, so the affinity is
+    hard: the price is that an agent whose node dies is not restarted elsewhere (restart
+    the run; an agent's state is in the gateway).
     """
     if kind == "gateway" and facts.resources.get(gateway_resource, 0) > 0:
         return {"resources": {gateway_resource: GATEWAY_RESOURCE_SHARE}}
     if kind == "agent":
         if facts.nodes > 1 and facts.node_ids:
-            return {"preferred_node": facts.node_ids[index % len(facts.node_ids)]}
+            return {"node_affinity": facts.node_ids[index % len(facts.node_ids)]}
         return {"scheduling_strategy": "SPREAD"}
     if kind == "feed" and facts.nodes > 1 and facts.driver_node_id:
         return {"node_affinity": facts.driver_node_id}
@@ -249,12 +250,11 @@ def _ray_placement(kind: str) -> dict[str, Any]:
     options = placement(kind, facts, gateway_resource=_gateway_resource, index=_agents_placed)
     if kind == "agent":
         _agents_placed += 1
-    for key, soft in (("node_affinity", False), ("preferred_node", True)):
-        node = options.pop(key, None)
-        if node is not None:
-            from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+    node = options.pop("node_affinity", None)
+    if node is not None:
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-            options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=soft)
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
     return options
 
 

@@ -314,9 +314,25 @@ def _probe(address: str, dashboard: str, command: str, *args: str) -> Any:
             deadline = time.monotonic() + START_TIMEOUT_S
             alive = 0
             while time.monotonic() < deadline:
-                alive = len([n for n in ray.nodes() if n["Alive"]])
+                ids = [n["NodeID"] for n in ray.nodes() if n["Alive"]]
+                alive = len(ids)
                 if alive >= wanted:
-                    return {"alive": alive}
+                    # Up means able to run work: a zero-CPU task pinned to each node answers
+                    # (a node that only just joined may not be in the scheduler's view yet,
+                    # and a soft placement on it would land elsewhere).
+                    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+                    where = ray.remote(num_cpus=0)(lambda: ray.get_runtime_context().get_node_id())
+                    answers = ray.get(
+                        [
+                            where.options(
+                                scheduling_strategy=NodeAffinitySchedulingStrategy(i, soft=False)
+                            ).remote()
+                            for i in ids
+                        ],
+                        timeout=START_TIMEOUT_S,
+                    )
+                    return {"alive": alive, "answered": sorted(answers) == sorted(ids)}
                 time.sleep(0.2)
             raise SystemExit(f"only {alive} of {wanted} nodes joined")
         if command == "actors":

@@ -115,9 +115,9 @@ def test_placement_when_resource_renamed_then_that_resource_is_asked() -> None:
 def test_placement_when_agents_on_several_nodes_then_dealt_over_the_nodes_in_turn() -> None:
     facts = ClusterFacts(nodes=2, resources={}, driver_node_id="a", node_ids=("a", "b"))
     assert [placement("agent", facts, index=i) for i in range(3)] == [
-        {"preferred_node": "a"},
-        {"preferred_node": "b"},
-        {"preferred_node": "a"},
+        {"node_affinity": "a"},
+        {"node_affinity": "b"},
+        {"node_affinity": "a"},
     ]
 
 
