@@ -57,17 +57,46 @@ def validate_config(data: Mapping[str, Any], model: type[M], source: Path | str)
 
 
 def load_config(path: Path | str, model: type[M]) -> M:
-    """Read the TOML file at ``path`` and validate it against ``model``."""
-    path = Path(path)
+    """Read the TOML file at ``path`` and validate it against ``model``.
+
+    A top-level ``extends = "other.toml"`` (relative to this file) reads that file first
+    and lays this one over it: tables are merged key by key, any other value (arrays
+    included) replaces the base's. So a variant of a config states only what differs.
+    """
+    return validate_config(_read_toml(Path(path), ()), model, path)
+
+
+def _read_toml(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(path, "", MISSING, "file not found") from None
+        where = seen[-1] if seen else path
+        raise ConfigError(
+            where, "extends" if seen else "", str(path) if seen else MISSING, "file not found"
+        ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(path, "", MISSING, f"not valid TOML: {exc}") from None
-    return validate_config(data, model, path)
+    base_name = data.pop("extends", None)
+    if base_name is None:
+        return data
+    if not isinstance(base_name, str):
+        raise ConfigError(path, "extends", base_name, "must be a file name")
+    base_path = (path.parent / base_name).resolve()
+    if base_path in seen or base_path == path.resolve():
+        raise ConfigError(path, "extends", base_name, "extends itself")
+    return _merged(_read_toml(base_path, (*seen, path.resolve())), data)
+
+
+def _merged(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _merged(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
 
 
 # -- SECRETS ----------------------------------------------------------------

@@ -58,7 +58,9 @@ def cluster() -> Iterator[tuple[str, dict[str, str]]]:
         "RAY_timeout_ms_task_wait_for_death_info": "200",
     }
     port = _free_port()
-    low = 20_000 + (port % 20_000)
+    # Worker ports: below the ephemeral range the other ports come from (32768+), and above
+    # the first ports of Ray's default range (10002+) that the test session's Ray takes.
+    low = 11_000 + (port % 8_000)
     start = [
         RAY, "start", "--head", "--block", "--node-ip-address", "127.0.0.1", "--port", str(port),
         "--num-cpus", "2", "--include-dashboard", "false", "--temp-dir", temp,

@@ -83,3 +83,34 @@ def test_api_credentials_when_missing_then_secret_missing_names_variable() -> No
     with pytest.raises(SecretMissing) as exc:
         api_credentials("okx", {"SWARM_OKX_API_KEY": "k"})
     assert exc.value.variable == "SWARM_OKX_SECRET"
+
+
+def test_load_config_when_extends_then_tables_merged_and_values_replaced(tmp_path: Path) -> None:
+    (tmp_path / "base.toml").write_text(
+        '[paper]\nseed = 3\nvenues = ["bybit", "okx"]\n[replay]\nbatch_size = 10\n'
+    )
+    (tmp_path / "over.toml").write_text(
+        'extends = "base.toml"\n[paper]\nvenues = ["binance"]\n[replay]\nspeed = 60\n'
+    )
+    config = load_config(tmp_path / "over.toml", SwarmConfig)
+    assert config.paper.seed == 3 and config.paper.venues == ("binance",)
+    assert config.replay.batch_size == 10 and config.replay.speed == 60
+
+
+def test_load_config_when_extends_missing_or_cycle_then_error_names_it(tmp_path: Path) -> None:
+    (tmp_path / "a.toml").write_text('extends = "nope.toml"\n')
+    with pytest.raises(ConfigError, match="extends.*file not found"):
+        load_config(tmp_path / "a.toml", SwarmConfig)
+    (tmp_path / "b.toml").write_text('extends = "c.toml"\n')
+    (tmp_path / "c.toml").write_text('extends = "b.toml"\n')
+    with pytest.raises(ConfigError, match="extends itself"):
+        load_config(tmp_path / "b.toml", SwarmConfig)
+
+
+def test_variants_config_when_loaded_then_paper_plus_one_shadow_variant() -> None:
+    root = Path(__file__).resolve().parents[3]
+    paper = load_config(root / "configs" / "paper.toml", SwarmConfig)
+    variants = load_config(root / "configs" / "variants.toml", SwarmConfig)
+    assert variants.agents == paper.agents and variants.council.enabled
+    assert [v["of"] for v in variants.council.config["variants"]] == ["mm"]
+    assert "variants" not in paper.council.config
