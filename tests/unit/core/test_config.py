@@ -99,7 +99,7 @@ def test_load_config_when_extends_then_tables_merged_and_values_replaced(tmp_pat
 
 def test_load_config_when_extends_missing_or_cycle_then_error_names_it(tmp_path: Path) -> None:
     (tmp_path / "a.toml").write_text('extends = "nope.toml"\n')
-    with pytest.raises(ConfigError, match="extends.*file not found"):
+    with pytest.raises(ConfigError, match=r"extends.*file not found"):
         load_config(tmp_path / "a.toml", SwarmConfig)
     (tmp_path / "b.toml").write_text('extends = "c.toml"\n')
     (tmp_path / "c.toml").write_text('extends = "b.toml"\n')
