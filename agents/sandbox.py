@@ -81,14 +81,7 @@ class Sandbox:
                 continue
             for made in venue.on_market_events(mine):
                 if isinstance(made, FundingPayment):  # booked as the fund's gateway books it
-                    self._service.on_funding(
-                        made.venue,
-                        made.symbol,
-                        made.rate,
-                        made.mark_price,
-                        made.ts_ns // 1_000_000,
-                        settled=made.amount,
-                    )
+                    self._service.book_funding(made)
         prices = marks_of(events)
         if prices:
             self._service.mark(prices)

@@ -185,14 +185,7 @@ async def run_backtest(
             # The venues' funding payments on the account: the gateway splits them among
             # the agents (as the feed does in a paper run); the liquidations go on.
             for payment in (e for e in made if isinstance(e, FundingPayment)):
-                service.on_funding(
-                    payment.venue,
-                    payment.symbol,
-                    payment.rate,
-                    payment.mark_price,
-                    payment.ts_ns // 1_000_000,
-                    settled=payment.amount,
-                )
+                service.book_funding(payment)
             generated = [e for e in made if not isinstance(e, FundingPayment)]
             liquidations += sum(isinstance(e, Liquidation) for e in generated)
             prices = marks_of(group)

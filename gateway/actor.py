@@ -48,6 +48,7 @@ from pydantic import Field, field_validator
 from core.clock import RealClock, SimulatedClock
 from core.config import ConfigModel, api_credentials
 from core.errors import ConfigError, GatewayNotReady, HaltError, InvalidValue
+from core.events import FundingPayment
 from core.models import Market, Trade
 from gateway.crashpoints import CrashPoints
 from gateway.engine import GatewayEngine
@@ -364,20 +365,9 @@ class GatewayActor:
         if prices:
             self._ready().mark(prices)
 
-    async def on_funding(
-        self,
-        venue: str,
-        symbol: str,
-        rate: Decimal,
-        mark_price: Decimal,
-        funding_timestamp: int,
-        settled: Decimal | None = None,
-    ) -> str:
-        """Book a funding settlement the venue made (``settled``: its amount on the account)."""
-        decision = self._ready().on_funding(
-            venue, symbol, rate, mark_price, funding_timestamp, settled=settled
-        )
-        return str(decision.outcome)
+    async def book_funding(self, payment: FundingPayment) -> str:
+        """Book a funding payment the venue made on the account (``GatewayService.book_funding``)."""
+        return str(self._ready().book_funding(payment).outcome)
 
     async def kill(self, operator: str, detail: str = "") -> str:
         return self._ready().kill(operator, detail)

@@ -133,15 +133,7 @@ class GatewayClient:
 
     def book_funding(self, payment: FundingPayment) -> str:
         """Book a venue's funding payment (``core.events.FundingPayment``) on the agents' positions."""
-        outcome: str = self._call(
-            "on_funding",
-            payment.venue,
-            payment.symbol,
-            payment.rate,
-            payment.mark_price,
-            payment.ts_ns // 1_000_000,
-            payment.amount,
-        )
+        outcome: str = self._call("book_funding", payment)
         return outcome
 
     def council_log(self, since: int = 0) -> list[dict[str, Any]]:

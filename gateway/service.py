@@ -31,6 +31,7 @@ from core.errors import (
     RetryableError,
     SwarmError,
 )
+from core.events import FundingPayment
 from core.metrics import OrderMetrics
 from core.models import Frozen, Order, OrderRequest
 from core.money import ZERO, Dec
@@ -572,6 +573,17 @@ class GatewayService:
         )
         self._log(decision.records)
         return decision
+
+    def book_funding(self, payment: FundingPayment) -> EventDecision:
+        """Book what a venue paid or received on the account for one funding print."""
+        return self.on_funding(
+            payment.venue,
+            payment.symbol,
+            payment.rate,
+            payment.mark_price,
+            payment.ts_ns // 1_000_000,  # the funding time in ms, as venues give it
+            settled=payment.amount,
+        )
 
     def kill(self, operator: str, detail: str = "") -> str:
         """Trip the breaker by hand (DRAINING, then OPEN once nothing is in flight)."""
