@@ -39,17 +39,11 @@ from typing import Any
 
 from core.errors import InvalidValue, UnknownSymbol
 from core.events import (
-    Bar,
     BookDelta,
-    FundingEvent,
-    GapEvent,
-    Liquidation,
     MarketEvent,
-    MarkEvent,
-    TopOfBook,
-    TradeTick,
 )
 from exchanges.feeds.live import LiveFeed
+from exchanges.feeds.replay_stats import KIND_BY_TYPE
 from exchanges.paper.rules import VenueRules, venue_rules
 
 log = logging.getLogger(__name__)
@@ -113,23 +107,11 @@ class EventCounts:
 
     def add(self, events: Iterable[MarketEvent]) -> None:
         for event in events:
-            if isinstance(event, BookDelta):
-                self.book_deltas += 1
-                self.books += event.snapshot
-            elif isinstance(event, TopOfBook):
-                self.top_of_book += 1
-            elif isinstance(event, TradeTick):
-                self.trades += 1
-            elif isinstance(event, Bar):
-                self.bars += 1
-            elif isinstance(event, FundingEvent):
-                self.funding_events += 1
-            elif isinstance(event, MarkEvent):
-                self.marks += 1
-            elif isinstance(event, Liquidation):
-                self.liquidations += 1
-            elif isinstance(event, GapEvent):
-                self.gaps += 1
+            name = KIND_BY_TYPE.get(type(event))
+            if name is not None:
+                setattr(self, name, getattr(self, name) + 1)
+            if isinstance(event, BookDelta) and event.snapshot:
+                self.books += 1
 
     def as_dict(self) -> dict[str, int]:
         counts = {f.name: getattr(self, f.name) for f in fields(self)}

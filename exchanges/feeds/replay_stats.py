@@ -48,7 +48,7 @@ class ReplayFile:
 
 # -- COUNTERS AND STATS -------------------------------------------------------
 
-_KIND_BY_TYPE: dict[type, str] = {
+KIND_BY_TYPE: dict[type, str] = {
     BookDelta: "book_deltas",
     TopOfBook: "top_of_book",
     TradeTick: "trades",
@@ -58,6 +58,7 @@ _KIND_BY_TYPE: dict[type, str] = {
     Liquidation: "liquidations",
     GapEvent: "gaps",
 }
+"""The stats field that counts each event type (the live feed's counts use the same names)."""
 
 
 class FileCounters:
@@ -112,14 +113,14 @@ class FileCounters:
 
     def count(self, event: MarketEvent) -> None:
         """Count an event produced outside a reader's own hot loop."""
-        name = _KIND_BY_TYPE[type(event)]
+        name = KIND_BY_TYPE[type(event)]
         setattr(self, name, getattr(self, name) + 1)
         if isinstance(event, BookDelta) and event.snapshot:
             self.books += 1
 
     def withdraw(self, event: MarketEvent) -> None:
         """Take back the count of a produced event that a filter did not let through."""
-        name = _KIND_BY_TYPE[type(event)]
+        name = KIND_BY_TYPE[type(event)]
         setattr(self, name, getattr(self, name) - 1)
         if isinstance(event, BookDelta) and event.snapshot:
             self.books -= 1
