@@ -96,12 +96,22 @@ def _cell(value: Any) -> str:
     return html.escape(str(value))
 
 
+def _ratio_na(key: str, values: Mapping[str, Any]) -> str | None:
+    """Return "n/a" with its reason as a tooltip for a ratio the sample is too short for."""
+    note = values.get("ratio_note")
+    if key in ("sharpe", "sortino") and values.get(key) is None and note:
+        return f'<span title="{html.escape(str(note))}">n/a</span>'
+    return None
+
+
 def figures_table(figures: Mapping[str, Mapping[str, Any]]) -> str:
     """Return an HTML table: one row per name (agents, total), one column per figure."""
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in FIGURES)
     rows = [f"<tr><th></th>{head}</tr>"]
     for name, values in figures.items():
-        cells = "".join(f"<td>{_cell(values.get(key))}</td>" for key, _ in FIGURES)
+        cells = "".join(
+            f"<td>{_ratio_na(key, values) or _cell(values.get(key))}</td>" for key, _ in FIGURES
+        )
         rows.append(f"<tr><th>{html.escape(name)}</th>{cells}</tr>")
     return "<table>" + "".join(rows) + "</table>"
 

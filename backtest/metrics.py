@@ -6,11 +6,17 @@ returns a ``Performance`` with:
 
 - ``total_return``: ``equity_end / equity_start - 1`` (exact ``Decimal``);
 - ``sharpe``: mean / standard deviation (ddof 1) of the period returns,
-  annualized by ``sqrt(periods per year)``; ``None`` with fewer than two
-  returns or a zero deviation (no risk taken: the ratio is undefined, not 0);
+  annualized by ``sqrt(periods per year)``; ``None`` with a zero deviation (no
+  risk taken: the ratio is undefined, not 0);
 - ``sortino``: mean period return / downside deviation
   (``sqrt(mean(min(r, 0)^2))``), annualized the same way; ``None`` without a
   losing period;
+- ``ratio_note``: why Sharpe and Sortino are ``None`` (n/a) although the
+  series has returns: an annualized ratio needs at least ``MIN_RATIO_PERIODS``
+  returns spanning ``MIN_RATIO_SPAN_NS`` of market time. Below that it is
+  noise scaled up by ``sqrt(periods per year)``: six minutes of one-second
+  returns gave -578 and twelve hours of half-hour returns +18.7 on this
+  project's data. The note names the shortfall, e.g. ``"n/a: 24 returns < 30"``;
 - ``max_drawdown``: the largest fall from a running peak, as a fraction of
   that peak (0 when the equity never fell);
 - ``profit_factor``: gross gains / gross losses of the period P&L; ``None``
@@ -40,6 +46,10 @@ from core.errors import InvalidValue
 
 NS_PER_YEAR = 365 * 24 * 3600 * 1_000_000_000
 CVAR_LEVEL = 0.95
+MIN_RATIO_PERIODS = 30
+"""Returns an annualized Sharpe or Sortino needs (a standard rule of thumb for a mean's error)."""
+MIN_RATIO_SPAN_NS = 7 * 24 * 3600 * 1_000_000_000
+"""Market time those returns must span: less than a week says nothing about a year."""
 
 EquityPoint = tuple[int, Decimal]
 
@@ -64,6 +74,7 @@ class Performance:
     traded_notional: Decimal
     fees: Decimal
     funding: Decimal
+    ratio_note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """Return the figures as JSON-safe values (money as exact strings, ratios rounded)."""
@@ -84,6 +95,7 @@ class Performance:
             "traded_notional": str(self.traded_notional),
             "fees": str(self.fees),
             "funding": str(self.funding),
+            "ratio_note": self.ratio_note,
         }
 
 
@@ -188,12 +200,39 @@ def cvar(returns: np.ndarray[Any, np.dtype[np.float64]], level: float = CVAR_LEV
     return float(np.mean(worst))
 
 
+def _format_span(span_ns: int) -> str:
+    hours = span_ns / 3_600_000_000_000
+    if hours < 1:
+        return f"{span_ns / 60_000_000_000:.1f} min"
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"
+
+
+def ratio_sample_note(
+    points: Sequence[EquityPoint],
+    *,
+    min_periods: int = MIN_RATIO_PERIODS,
+    min_span_ns: int = MIN_RATIO_SPAN_NS,
+) -> str | None:
+    """Return why the series is too short for an annualized ratio, or None if it is long enough."""
+    if min_periods < 2:
+        raise InvalidValue("min_periods", min_periods, "a deviation needs at least 2 returns")
+    returns = max(0, len(points) - 1)
+    span = points[-1][0] - points[0][0] if points else 0
+    if returns < min_periods:
+        return f"n/a: {returns} returns < {min_periods} (minimum sample)"
+    if span < min_span_ns:
+        return f"n/a: {_format_span(span)} of returns < {_format_span(min_span_ns)} (minimum span)"
+    return None
+
+
 def performance(
     points: Sequence[EquityPoint],
     *,
     traded_notional: Decimal = Decimal(0),
     fees: Decimal = Decimal(0),
     funding: Decimal = Decimal(0),
+    min_periods: int = MIN_RATIO_PERIODS,
+    min_span_ns: int = MIN_RATIO_SPAN_NS,
 ) -> Performance:
     """Return the figures of the equity series ``points`` (see the module doc)."""
     _check_series(points)
@@ -201,6 +240,10 @@ def performance(
         raise InvalidValue("traded_notional", traded_notional, "must be >= 0")
     returns = period_returns(points)
     per_year = periods_per_year(points)
+    note = ratio_sample_note(points, min_periods=min_periods, min_span_ns=min_span_ns)
+    if note is None and per_year is None:
+        note = "n/a: no positive time step between samples"
+    ratios = note is None and per_year is not None
     start, end = points[0][1], points[-1][1]
     return Performance(
         start_ns=points[0][0],
@@ -210,8 +253,8 @@ def performance(
         equity_end=end,
         pnl=end - start,
         total_return=end / start - 1,
-        sharpe=sharpe_ratio(returns, per_year) if per_year else None,
-        sortino=sortino_ratio(returns, per_year) if per_year else None,
+        sharpe=sharpe_ratio(returns, per_year) if ratios and per_year else None,
+        sortino=sortino_ratio(returns, per_year) if ratios and per_year else None,
         max_drawdown=max_drawdown(points),
         profit_factor=profit_factor(points),
         cvar_95=cvar(returns),
@@ -219,6 +262,7 @@ def performance(
         traded_notional=traded_notional,
         fees=fees,
         funding=funding,
+        ratio_note=note,
     )
 
 

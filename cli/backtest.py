@@ -181,36 +181,83 @@ def write_html(path: Path, report: dict[str, Any], raw: dict[str, Any]) -> Path:
     return path
 
 
-def print_table(report: dict[str, Any]) -> None:
-    from rich.console import Console
+TABLE_FIGURES = {
+    "total_return": "return",
+    "pnl": "P&L",
+    "sharpe": "Sharpe",
+    "sortino": "Sortino",
+    "max_drawdown": "max DD",
+    "profit_factor": "PF",
+    "cvar_95": "CVaR95",
+    "turnover": "turnover",
+    "fees": "fees",
+    "funding": "funding",
+}
+
+
+def figure_tables(report: dict[str, Any], width: int) -> list[Any]:
+    """Return rich tables of the figures that each fit ``width`` columns without cutting a figure.
+
+    One row per figure and one column per agent (and the total): a figure is
+    never truncated, and agents beyond the width go to a further table.
+    Sharpe and Sortino print ``n/a`` where the sample is too short for them.
+    """
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"{report['mode']}: {report.get('data_dir') or report.get('run_dir')}")
-    columns = {
-        "total_return": "return",
-        "pnl": "P&L",
-        "sharpe": "Sharpe",
-        "sortino": "Sortino",
-        "max_drawdown": "max DD",
-        "profit_factor": "PF",
-        "cvar_95": "CVaR95",
-        "turnover": "turnover",
-        "fees": "fees",
-        "funding": "funding",
-    }
-    table.add_column("")
-    for label in columns.values():
-        table.add_column(label, justify="right")
     rows = {**report["agents"], "total": report["total"]}
+    cells = {
+        name: {key: _cell(values, key) for key in TABLE_FIGURES} for name, values in rows.items()
+    }
+    label_width = max(len(label) for label in TABLE_FIGURES.values())
+    widths = {n: max(len(n), *(len(c) for c in cells[n].values())) for n in rows}
+    groups: list[list[str]] = [[]]
+    used = label_width + 4
+    for name in rows:
+        need = widths[name] + 3
+        if groups[-1] and used + need > width:
+            groups.append([])
+            used = label_width + 4
+        groups[-1].append(name)
+        used += need
+    title = f"{report['mode']}: {report.get('data_dir') or report.get('run_dir')}"
+    tables = []
+    for i, names in enumerate(groups):
+        table = Table(title=title if i == 0 else None, box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("", no_wrap=True)
+        for name in names:
+            table.add_column(name, justify="right", no_wrap=True, min_width=widths[name])
+        for key, label in TABLE_FIGURES.items():
+            table.add_row(label, *(cells[name][key] for name in names))
+        tables.append(table)
+    return tables
+
+
+def ratio_notes(report: dict[str, Any]) -> list[str]:
+    """Return one line per distinct reason Sharpe and Sortino are n/a, naming the rows it covers."""
+    rows = {**report["agents"], "total": report["total"]}
+    by_note: dict[str, list[str]] = {}
     for name, values in rows.items():
-        table.add_row(name, *(_cell(values[c]) for c in columns))
-    Console().print(table)
+        if values.get("ratio_note"):
+            by_note.setdefault(values["ratio_note"], []).append(name)
+    return [f"Sharpe, Sortino {note} ({', '.join(names)})" for note, names in by_note.items()]
 
 
-def _cell(value: Any) -> str:
+def print_table(report: dict[str, Any]) -> None:
+    from rich.console import Console
+
+    console = Console()
+    for table in figure_tables(report, console.width):
+        console.print(table)
+    for line in ratio_notes(report):
+        console.print(line)
+
+
+def _cell(values: dict[str, Any], key: str) -> str:
     """Ratios with 4 significant digits, money with 2 decimals (the JSON keeps every digit)."""
+    value = values.get(key)
     if value is None:
-        return "–"
+        return "n/a" if key in ("sharpe", "sortino") and values.get("ratio_note") else "–"
     if isinstance(value, float):
         return f"{value:.4g}"
     return f"{Decimal(value):,.2f}"

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from backtest.metrics import (
+    MIN_RATIO_PERIODS,
     NS_PER_YEAR,
     cvar,
     fold_bounds,
@@ -29,7 +30,9 @@ def _series(*values: str) -> list[tuple[int, Decimal]]:
 
 def test_performance_when_known_series_then_figures_match_hand_computation() -> None:
     points = _series("100", "110", "99", "108.9")
-    perf = performance(points, traded_notional=Decimal(50), fees=Decimal("1.5"))
+    perf = performance(
+        points, traded_notional=Decimal(50), fees=Decimal("1.5"), min_periods=2, min_span_ns=0
+    )
     returns = [0.1, -0.1, 0.1]
     mean = sum(returns) / 3
     std = math.sqrt(sum((r - mean) ** 2 for r in returns) / 2)
@@ -54,9 +57,35 @@ def test_performance_when_flat_series_then_ratios_undefined_not_zero() -> None:
 
 
 def test_performance_when_only_gains_then_no_sortino_and_no_profit_factor() -> None:
-    perf = performance(_series("100", "101", "103"))
+    perf = performance(_series("100", "101", "103"), min_periods=2, min_span_ns=0)
     assert perf.sortino is None and perf.profit_factor is None
     assert perf.sharpe is not None and perf.sharpe > 0
+
+
+def test_performance_when_six_minutes_of_returns_then_ratios_na_with_the_reason() -> None:
+    # The case: one-second samples over six minutes annualized to a Sharpe of -578.
+    second = 1_000_000_000
+    points = [(i * second, Decimal(100) - Decimal(i % 7) / 10) for i in range(361)]
+    perf = performance(points)
+    assert perf.sharpe is None and perf.sortino is None
+    assert perf.ratio_note == "n/a: 6.0 min of returns < 7.0 d (minimum span)"
+    assert perf.as_dict()["ratio_note"] == perf.ratio_note
+    assert perf.max_drawdown > 0  # the other figures are still measured
+
+
+def test_performance_when_fewer_returns_than_minimum_then_ratios_na_naming_the_count() -> None:
+    perf = performance(_series(*[str(100 + i % 3) for i in range(MIN_RATIO_PERIODS)]))
+    assert perf.sharpe is None
+    assert (
+        perf.ratio_note
+        == f"n/a: {MIN_RATIO_PERIODS - 1} returns < {MIN_RATIO_PERIODS} (minimum sample)"
+    )
+
+
+def test_performance_when_enough_returns_over_a_week_then_ratios_measured() -> None:
+    perf = performance(_series(*[str(100 + i % 3) for i in range(MIN_RATIO_PERIODS + 1)]))
+    assert perf.ratio_note is None
+    assert perf.sharpe is not None and perf.sortino is not None
 
 
 def test_cvar_when_forty_returns_then_mean_of_worst_two() -> None:

@@ -62,3 +62,42 @@ def test_backtest_when_walk_forward_negative_then_clear_error(
 ) -> None:
     assert main.main(["backtest", "--config", PAPER, "--walk-forward", "-1"]) == 2
     assert "--walk-forward" in capsys.readouterr().err
+
+
+def _wide_report() -> dict[str, Any]:
+    row = {
+        "total_return": -0.00312345678,
+        "pnl": "-312345.6789",
+        "sharpe": None,
+        "sortino": None,
+        "max_drawdown": 0.01234567,
+        "profit_factor": 0.87654321,
+        "cvar_95": -0.000123456,
+        "turnover": 123.456789,
+        "fees": "98765.4321",
+        "funding": "-1234.5678",
+        "ratio_note": "n/a: 23 returns < 30 (minimum sample)",
+    }
+    agents = {name: dict(row) for name in ("mm", "funding-arb", "liq-hunter", "mm--wide")}
+    return {"mode": "backtest", "data_dir": "data/x", "agents": agents, "total": dict(row)}
+
+
+def test_print_table_when_80_columns_then_every_figure_whole_and_ratios_na_with_reason() -> None:
+    from rich.console import Console
+
+    from cli.backtest import figure_tables, ratio_notes
+
+    report = _wide_report()
+    console = Console(width=80, record=True, color_system=None)
+    for table in figure_tables(report, 80):
+        console.print(table)
+    for line in ratio_notes(report):
+        console.print(line)
+    text = console.export_text()
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    for name in (*report["agents"], "total"):
+        assert name in text
+    assert text.count("-312,345.68") == 5 and text.count("98,765.43") == 5
+    assert text.count("n/a") >= 10  # Sharpe and Sortino of every row
+    assert "Sharpe, Sortino n/a: 23 returns < 30 (minimum sample)" in " ".join(text.split())
