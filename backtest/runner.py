@@ -36,7 +36,7 @@ from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config, valida
 from core.events import FundingPayment, Liquidation, MarketEvent, VenueEvent  # noqa: E402
 from core.models import Market  # noqa: E402
 from council.core import CouncilConfig, CouncilCore, VoteKind  # noqa: E402
-from exchanges.feeds.actor import marks_of  # noqa: E402
+from exchanges.feeds.actor import marks_of, without_liquidations  # noqa: E402
 from exchanges.feeds.replay import ReplayFeed  # noqa: E402
 from exchanges.paper.venue import PaperVenue  # noqa: E402
 from gateway.disk import SimulatedDisk  # noqa: E402
@@ -167,7 +167,7 @@ async def run_backtest(
     )
     events = 0
     instants = 0
-    liquidations = 0
+    liquidation_counts = {"model": 0, "recorded": 0}
     sampler = EquitySampler(
         tuple(agents), {a: spec.budget for a, spec in agents.items()}, sample_ns
     )
@@ -187,11 +187,14 @@ async def run_backtest(
             for payment in (e for e in made if isinstance(e, FundingPayment)):
                 service.book_funding(payment)
             generated = [e for e in made if not isinstance(e, FundingPayment)]
-            liquidations += sum(isinstance(e, Liquidation) for e in generated)
+            for made_liquidation in (e for e in generated if isinstance(e, Liquidation)):
+                liquidation_counts[made_liquidation.source] += 1
             prices = marks_of(group)
             if prices:
                 service.mark(prices)
-            seen = [*generated, *group] if generated else list(group)
+            # The agents get liquidations from the venues only (the model's, or the recorded
+            # prints a venue took as the market's), so none is seen twice (issue 11).
+            seen = [*generated, *without_liquidations(group)]
             for agent_id, core in cores.items():
                 await _decide(service, core, seen, traces[agent_id])
             await service.poll()
@@ -213,7 +216,9 @@ async def run_backtest(
         "data_dir": str(data_dir),
         "events": events,
         "instants": instants,
-        "model_liquidations": liquidations,
+        "model_liquidations": liquidation_counts["model"],
+        "recorded_liquidations": liquidation_counts["recorded"],
+        "liquidation_source": {name: v.liquidation_source() for name, v in venues.items()},
         "elapsed_s": round(elapsed, 3),
         "events_per_s": round(events / elapsed) if elapsed else None,
         "breaker": str(snapshot.breaker),
@@ -362,6 +367,14 @@ def main(argv: list[str] | None = None) -> int:
         price_band_bps=g.price_band_bps,
     )
     symbols = args.symbols.split(",") if args.symbols else None
+    from exchanges.feeds.replay import ReplayFeed
+    from exchanges.feeds.subscriptions import bind_agents
+
+    agents, bindings = bind_agents(
+        agents, ReplayFeed(data, symbols=symbols).files(), config.paper.venues
+    )
+    for line in bindings:
+        print(f"bound to the data: {line}", file=sys.stderr)
     council = config.council.config if config.council.enabled else None
     report = asyncio.run(
         run_backtest(data, agents, config.paper, limits, symbols=symbols, council=council)

@@ -123,6 +123,12 @@ def backtest_report(
     if not agents:
         raise InvalidValue("agents", config_path, "no enabled agent to backtest")
     paper = config.paper if seed is None else config.paper.model_copy(update={"seed": seed})
+    from exchanges.feeds.replay import ReplayFeed
+    from exchanges.feeds.subscriptions import bind_agents
+
+    agents, bindings = bind_agents(
+        agents, ReplayFeed(data_dir, symbols=symbols).files(), paper.venues
+    )
     events, first_ns, last_ns = scan_data(data_dir, paper.venues, symbols)
     if sample_s is not None and sample_s <= 0:
         raise InvalidValue("--sample-s", sample_s, "must be > 0")
@@ -155,6 +161,7 @@ def backtest_report(
         "breaker": raw["breaker"],
         "venue_conservation_errors": raw["venue_conservation_errors"],
         "sample_ns": sample_ns,
+        "bound_to_data": bindings,
         "marks": "equity = starting budget + P&L at the gateway's marks (the replay's mid prices)",
         **figures,
     }

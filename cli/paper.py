@@ -20,6 +20,7 @@ from typing import Any
 from core.config import SwarmConfig
 from core.errors import DataFormatError, SwarmError
 from exchanges.feeds.pacing import parse_speed
+from exchanges.feeds.subscriptions import bind_agents
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,7 +125,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     if run_dir is None:
         run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts
-    variants = council_variants(config, args.config, agents)  # so does a bad council config
+    bindings: list[str] = []
     # Discover the data in the driver first: a bad directory or market fails before Ray starts.
     if live:
         from exchanges.feeds.bridge import check_paper_markets
@@ -145,9 +146,13 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         speed = parse_speed(args.speed if args.speed is not None else config.replay.speed)
         files = ReplayFeed(data_dir).files()
         venues_in_data = sorted({f.venue for f in files if f.venue})
+        agents, bindings = bind_agents(agents, files, config.paper.venues)  # or refuse
+        for line in bindings:
+            print(f"bound to the data: {line}", file=sys.stderr)
         # A resumed run replays from just after where the saved venues stopped.
         source = {"start_ns": meta["market_time_ns"] + 1} if meta else {}
 
+    variants = council_variants(config, args.config, agents)  # a bad council config fails here
     import ray
 
     from cli.console import render_progress
@@ -252,6 +257,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     summary = summarize(run, stats, conservation)
     summary.update(agent_summary)
     summary["venues_with_data"] = venues_in_data
+    summary["bound_to_data"] = bindings
     summary["run_dir"] = str(run_dir)
     summary["resumed_from_ns"] = meta.get("market_time_ns")
     if args.json:

@@ -11,7 +11,8 @@ are imported when called.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from core.config import validate_config
@@ -59,3 +60,158 @@ def live_subscriptions(agents: Mapping[str, AgentLike]) -> list[tuple[str, str]]
         for pair in agent_markets(spec.kind, {"agent_id": agent_id, **spec.config}):
             pairs.setdefault(pair, None)
     return list(pairs)
+
+
+# -- BINDING AGENTS TO THE MARKETS A DATA SET HOLDS -------------------------------
+
+_SINGLE_MARKET_KINDS = ("market_maker", "liquidation_hunter")
+
+
+def _describe(markets: Iterable[tuple[str, str]]) -> str:
+    return ", ".join(f"{venue} {symbol}" for venue, symbol in sorted(markets)) or "nothing"
+
+
+def _is_perp(symbol: str) -> bool:
+    return ":" in symbol
+
+
+def _rebind_target(
+    wanted: tuple[str, str], held: set[tuple[str, str]]
+) -> tuple[str, str] | list[tuple[str, str]] | None:
+    """Return the one market of ``held`` that stands in for ``wanted``, None, or the tie."""
+    symbol = wanted[1]
+    base, perp = symbol.split("/")[0], _is_perp(symbol)
+    for found in (
+        sorted(m for m in held if m[1] == symbol),  # the same market on another venue
+        sorted(m for m in held if m[1].split("/")[0] == base and _is_perp(m[1]) == perp),
+        sorted(m for m in held if _is_perp(m[1]) == perp),  # the one market of its type
+    ):
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            return found
+    return None
+
+
+@dataclass(frozen=True)
+class Binding:
+    """One agent moved from the market its config names to the one the data holds."""
+
+    agent_id: str
+    wanted: tuple[str, str]
+    bound: tuple[str, str]
+
+    def describe(self) -> str:
+        return (
+            f"{self.agent_id}: {self.wanted[0]} {self.wanted[1]} -> "
+            f"{self.bound[0]} {self.bound[1]} (the data holds no {self.wanted[0]} {self.wanted[1]})"
+        )
+
+
+def bind_to_data(
+    agents: Mapping[str, AgentLike],
+    held: Iterable[tuple[str, str]],
+    venues: Iterable[str],
+    *,
+    rules_of: Callable[[str, str], Mapping[str, Any] | None] = lambda v, s: None,
+) -> tuple[dict[str, dict[str, Any]], list[Binding]]:
+    """Bind each agent to the markets the replay data holds, or refuse naming both sides.
+
+    ``held`` is the (venue, symbol) pairs of the data, ``venues`` the paper
+    venues of the run. An agent trading one market (market maker, hunter) whose
+    market is not in the data is moved to the one market that stands in for it:
+    the same symbol on another venue, else the same base and type, else the
+    only market of its type; ``rules_of(venue, symbol)`` gives the config keys
+    that follow the market (``price_tick``, ``amount_step``). Two candidates or
+    none is an ``InvalidValue`` naming what the data holds and what the agent
+    wants. An agent trading many markets (the funding arbitrage) keeps its
+    config when at least one of them is in the data, and is refused otherwise.
+
+    Returns each agent's (possibly rebound) config, and the bindings made.
+    """
+    usable = {m for m in held if m[0] in set(venues)}
+    configs: dict[str, dict[str, Any]] = {}
+    bindings: list[Binding] = []
+    for agent_id, spec in agents.items():
+        config = dict(spec.config)
+        wants = agent_markets(spec.kind, {"agent_id": agent_id, **config})
+        if any(m in usable for m in wants):
+            configs[agent_id] = config
+            continue
+        refusal = (
+            f"wants {_describe(wants)}; the data holds {_describe(held)}"
+            f" (paper venues: {', '.join(sorted(set(venues)))})"
+        )
+        if spec.kind not in _SINGLE_MARKET_KINDS:
+            raise InvalidValue(f"agents.{agent_id}", spec.kind, refusal)
+        target = _rebind_target(wants[0], usable)
+        if target is None or isinstance(target, list):
+            tie = f"; it could stand on {_describe(target)}" if isinstance(target, list) else ""
+            raise InvalidValue(
+                f"agents.{agent_id}",
+                f"{wants[0][0]} {wants[0][1]}",
+                refusal + tie + ": set its venue and symbol, or leave it out with --agent",
+            )
+        config.update(venue=target[0], symbol=target[1])
+        for key, value in (rules_of(*target) or {}).items():
+            if key in config:
+                config[key] = value
+        configs[agent_id] = config
+        bindings.append(Binding(agent_id, wants[0], target))
+    return configs, bindings
+
+
+def market_keys(venue: str, symbol: str) -> dict[str, str] | None:
+    """Return the agent config keys that follow a market (tick and lot) from the venue rules."""
+    from exchanges.paper.rules import venue_rules
+
+    try:
+        rules = venue_rules(venue).market(symbol)
+    except InvalidValue:
+        return None
+    if rules is None:
+        return None
+    return {"price_tick": str(rules.price_tick), "amount_step": str(rules.amount_step)}
+
+
+class DataFile(Protocol):
+    """The part of ``exchanges.feeds.replay_stats.ReplayFile`` read here."""
+
+    @property
+    def venue(self) -> str: ...
+
+    @property
+    def symbols(self) -> tuple[str, ...]: ...
+
+    @property
+    def selected(self) -> bool: ...
+
+
+class SpecLike(AgentLike, Protocol):
+    """An agent spec that can be copied with another config (``core.config.AgentSpec``)."""
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Any: ...
+
+
+def bind_agents(
+    agents: Mapping[str, SpecLike], files: Iterable[DataFile], venues: Iterable[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """Bind the agents to the markets the replay files hold (``bind_to_data``).
+
+    Return the agents' specs with their rebound configs (validated again by the
+    strategy's own model) and one line per binding made; an agent the data
+    cannot serve is an ``InvalidValue`` naming what it wants and what the data holds.
+    """
+    from agents.registry import build_strategy
+
+    held = {(f.venue, s) for f in files if f.venue and f.selected for s in f.symbols}
+    configs, bindings = bind_to_data(agents, held, venues, rules_of=market_keys)
+    specs: dict[str, Any] = dict(agents)
+    for binding in bindings:
+        agent_id = binding.agent_id
+        settings = {"agent_id": agent_id, **configs[agent_id]}
+        build_strategy(
+            agents[agent_id].kind, settings, f"agents.{agent_id}.config bound to the data"
+        )
+        specs[agent_id] = agents[agent_id].model_copy(update={"config": configs[agent_id]})
+    return specs, [b.describe() for b in bindings]
