@@ -30,6 +30,7 @@ if str(ROOT) not in sys.path:
 
 from agents.actions import CancelOrder, PlaceOrder  # noqa: E402
 from agents.base import AgentCore, Key, split_by_time  # noqa: E402
+from agents.idle import idle_reason_of  # noqa: E402
 from agents.registry import build_strategy  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config, validate_config  # noqa: E402
@@ -194,7 +195,7 @@ async def run_backtest(
                 service.mark(prices)
             # The agents get liquidations from the venues only (the model's, or the recorded
             # prints a venue took as the market's), so none is seen twice (issue 11).
-            seen = [*generated, *without_liquidations(group)]
+            seen = [*generated, *group]
             for agent_id, core in cores.items():
                 await _decide(service, core, seen, traces[agent_id])
             await service.poll()
@@ -336,6 +337,7 @@ def _agent_report(
         "realized": str(view.realized) if view else "0",
         "unrealized": str(view.unrealized) if view else "0",
         "pnl": str(view.pnl) if view else "0",
+        "idle_reason": idle_reason_of(core.stats(), len(orders)),
     }
 
 

@@ -76,6 +76,12 @@ def render_progress(
         for agent_id, row in trading["agents"].items():
             table.add_row(agent_id, *(row.get(c, "-") for c in columns))
         parts.append(table)
+        idle = trading.get("idle") or {}
+        if idle:
+            grid = Table.grid(padding=(0, 2))
+            for agent_id, reason in sorted(idle.items()):
+                grid.add_row(agent_id, reason)
+            parts.append(Panel(grid, title="idle agents: why no order"))
         council = trading.get("council")
         if council or trading.get("events"):
             grid = Table.grid(padding=(0, 2))

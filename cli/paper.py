@@ -223,7 +223,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
                 while not ray.wait([ref], timeout=0.25)[0]:
                     interrupt.forward(feed)
             else:
-                _watch(ref, feed, clients, render_progress, gateway, council, interrupt)
+                _watch(ref, feed, clients, render_progress, gateway, council, interrupt, pushers)
         try:
             run = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
@@ -443,9 +443,33 @@ def council_summary(history: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+IDLE_REFRESH_S = 2.0
+"""How often the console asks the agents why they are idle (each ask is one call per agent)."""
+
+
+def idle_reasons(pushers: dict[str, Any]) -> dict[str, str]:
+    """Return the idle reason of every agent that has placed no order yet (one call per agent)."""
+    import ray
+
+    from agents.idle import idle_reason_of
+
+    found: dict[str, str] = {}
+    for name, pusher in pushers.items():
+        try:
+            stats = ray.get(pusher.handle.stats.remote(), timeout=2.0)
+        except Exception:  # the console must not die with an agent being restarted
+            continue
+        reason = idle_reason_of(stats, int(stats.get("places", 0)))
+        if reason:
+            found[name] = reason
+    return found
+
+
 def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     """Stop the agents (their open orders are canceled), settle fills, and report per agent."""
     import ray
+
+    from agents.idle import idle_reason_of
 
     ray.get([p.handle.stop.remote() for p in pushers.values()])
     gateway.poll()
@@ -475,6 +499,7 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
             "unrealized": str(view.unrealized) if view else "0",
             "pnl": str(view.pnl) if view else "0",
             "budget": str(view.budget) if view else "0",
+            "idle_reason": idle_reason_of(stats, len(orders)),
         }
     status = gateway.status()
     return {
@@ -526,17 +551,24 @@ def _watch(
     gateway: Any = None,
     council: Any = None,
     interrupt: _StopOnInterrupt | None = None,
+    pushers: dict[str, Any] | None = None,
 ) -> None:
     import ray
     from rich.live import Live
 
+    idle: dict[str, str] = {}
+    asked = 0.0
     with Live(refresh_per_second=4, transient=False) as live:
         while True:
             if interrupt is not None:
                 interrupt.forward(feed)
             ready, _ = ray.wait([ref], timeout=0.25)
             progress = ray.get(feed.progress.remote())
+            if pushers and time.monotonic() - asked > IDLE_REFRESH_S:
+                idle, asked = idle_reasons(pushers), time.monotonic()
             trading = _trading_view(gateway, council) if gateway is not None else None
+            if trading is not None:
+                trading["idle"] = idle
             live.update(render(progress, {name: c.stats() for name, c in clients.items()}, trading))
             if ready:
                 return
