@@ -195,7 +195,7 @@ async def run_backtest(
                 service.mark(prices)
             # The agents get liquidations from the venues only (the model's, or the recorded
             # prints a venue took as the market's), so none is seen twice (issue 11).
-            seen = [*generated, *group]
+            seen = [*generated, *without_liquidations(group)]
             for agent_id, core in cores.items():
                 await _decide(service, core, seen, traces[agent_id])
             await service.poll()

@@ -149,9 +149,8 @@ def run(
             bars = (event,)
         elif isinstance(event, TradeTick) and event.symbol == SYMBOL:
             trades = (event,)
+        # Liquidations come from the venue only: the model's, or the recorded prints it took.
         liquidations = tuple(e for e in made if isinstance(e, Liquidation))
-        if isinstance(event, Liquidation) and event.source == "recorded":
-            liquidations = (event, *liquidations)
         snapshot = _snapshot(venue, book, event.ts_ns, cloid_to_intent, liquidations, bars, trades)
         if snapshot.best_bid is not None and snapshot.best_ask is not None:
             book.mid_path.append((event.ts_ns, (snapshot.best_bid + snapshot.best_ask) / 2))
@@ -296,7 +295,7 @@ def _report(
     return {
         "data": str(data_dir),
         "seed": seed,
-        "liquidation_source": "model" if venue.liquidation_model is not None else "recorded",
+        "liquidation_source": venue.liquidation_source(),
         "liquidations_modelled": venue.stats()["model_liquidations"],
         "cascades": {
             "long_liquidations": tally.cascades_long_liquidations,

@@ -11,7 +11,7 @@ Contract:
   its own event loop thread (``exchanges.feeds.bridge``), and pushes the events
   as they come, in batches of at most ``batch_size`` events or ``batch_window_s``
   seconds, exactly as replay batches: to the venues, the gateway's marks, the
-  agents (with the venues' model liquidations), the council's tick on market
+  agents (liquidations only as the venues publish them), the council's tick on market
   time (the newest seen: live timestamps of different streams may interleave;
   each batch is ordered by time). It runs until ``stop()``, the duration, or the
   feed's error (raised by ``run``, after the feed is closed). Lockstep and a
@@ -63,6 +63,19 @@ def marks_of(batch: Sequence[MarketEvent]) -> dict[tuple[str, str], Decimal]:
         elif isinstance(event, Bar):
             prices.setdefault((event.venue, event.symbol), event.close)
     return prices
+
+
+def without_liquidations(batch: Sequence[MarketEvent]) -> Sequence[MarketEvent]:
+    """Return ``batch`` without its ``Liquidation`` events (``batch`` itself when it has none).
+
+    The agents get liquidations from the venues only: a venue publishes the model's
+    prints, or the recorded prints it takes as the market's once the first one has
+    switched its model off. Forwarding the feed's recorded prints as well would let an
+    agent count one liquidation twice (issue 11).
+    """
+    if not any(type(event) is Liquidation for event in batch):
+        return batch
+    return [event for event in batch if type(event) is not Liquidation]
 
 
 class FeedActor:
@@ -268,7 +281,8 @@ class FeedActor:
             if prices:
                 gateway.mark(prices)
         if agents:
-            outgoing = [*liquidations, *batch] if liquidations else batch
+            market = without_liquidations(batch)
+            outgoing = [*liquidations, *market] if liquidations else market
             liquidations.clear()
             for agent in agents.values():
                 agent.push(outgoing, self._max_in_flight)
@@ -303,7 +317,7 @@ class FeedActor:
                     generated.extend(self._route(answer, gateway))
             if gateway is not None:
                 gateway.mark(marks_of(group), group[0].ts_ns)
-            seen = [*generated, *group] if generated else list(group)
+            seen = [*generated, *without_liquidations(group)]
             for agent in agents.values():
                 ray.get(agent.handle.on_market_events.remote(seen, True))
             if gateway is not None and agents:

@@ -16,10 +16,12 @@ Matching, in short:
   the venue's kill status, like a real venue's market protection;
 - a marketable limit takes what crosses up to its price, then rests (GTC), drops the
   rest (IOC) or, FOK, fills nothing unless it fills whole;
-- resting limits fill at their own price, as maker, from trades printing through them
-  (or at them, with ``fill_at_touch``), from bars whose low (buys) or high (sells) goes
-  through them, up to the print's amount or ``bar_participation`` of the bar's volume,
-  and from forced liquidation orders sweeping through them;
+- resting limits fill at their own price, as maker, from trades printing through them,
+  from trades at their price once the queue ahead of them is gone (queue.py: the amount
+  ahead is estimated from the replayed book, hftbacktest's probabilistic queue model;
+  ``fill_at_touch`` ignores it), from bars whose low (buys) or high (sells) goes strictly
+  through them (bars show no queue), up to the print's amount or ``bar_participation``
+  of the bar's volume, and from forced liquidation orders sweeping through them;
 - reduce-only is refused when there is no position to reduce in that direction and cut
   to the position's size when larger (Bybit documents the cut; Binance, OKX and
   Hyperliquid never let a reduce-only order open the other side either); on spot it is
@@ -70,12 +72,15 @@ from exchanges.paper.config import LiquidationModelConfig, PaperVenueConfig
 from exchanges.paper.ledger import LedgerKind
 from exchanges.paper.liquidation_model import LiquidationModel, SyntheticLiquidation
 from exchanges.paper.matching import consume, walk
+from exchanges.paper.queue import apply_depth, depth_touched
 from exchanges.paper.trading import VenueCore
 from exchanges.paper.views import SymbolState
 
 
 class PaperVenue(VenueCore):
     """A simulated venue account fed by market data; implements the ``Exchange`` port."""
+
+    _model_off_ns: int | None = None  # set when the first recorded liquidation arrives
 
     @classmethod
     def from_paper_config(cls, venue: str, clock: Clock, paper: PaperConfig) -> PaperVenue:
@@ -90,8 +95,22 @@ class PaperVenue(VenueCore):
 
     @property
     def liquidation_model(self) -> LiquidationModel | None:
-        """The synthetic population behind model liquidations (None when disabled)."""
+        """The synthetic population behind model liquidations (None when disabled or off)."""
         return self._model
+
+    @property
+    def model_off_ns(self) -> int | None:
+        """When the first recorded liquidation switched the model off (None: it did not)."""
+        return self._model_off_ns
+
+    def liquidation_source(self) -> str:
+        """Say where this venue's liquidations come from, for the run's summary."""
+        off = self.model_off_ns
+        if off is not None:
+            return f"recorded (the model was switched off by the first recorded print at {off})"
+        if self._model is not None:
+            return "model (no recorded liquidation in the data)"
+        return "recorded" if self._stats["recorded_liquidations"] else "none"
 
     # -- MARKET DATA ----------------------------------------------------------
 
@@ -145,7 +164,13 @@ class PaperVenue(VenueCore):
 
     def _on_book_delta(self, state: SymbolState, event: BookDelta) -> None:
         book = state.book
+        resting = self._resting[state.rules.symbol]
+        touched = (
+            depth_touched(resting, book, event.bids, event.asks, event.snapshot) if resting else ()
+        )
         book.apply(event.bids, event.asks, event.snapshot)
+        if touched:  # queue position of our orders at the levels that changed (queue.py)
+            apply_depth(touched, book, True, self._config.queue)
         if event.sequence is not None:
             book.sequence = event.sequence
         book.ts_ns = event.ts_ns
@@ -158,7 +183,11 @@ class PaperVenue(VenueCore):
         self._stats["top_of_book_updates"] += 1
         state.top_mid = (event.bid + event.ask) / 2
         if not state.has_depth:  # bar-driven data: the quote is the whole book
+            resting = self._resting[state.rules.symbol]
+            touched = depth_touched(resting, state.book, (), (), True) if resting else ()
             state.book.apply(((event.bid, event.bid_size),), ((event.ask, event.ask_size),), True)
+            if touched:
+                apply_depth(touched, state.book, False, self._config.queue)
         if not state.rules.is_spot:
             # With a depth book the quote only marks the price (it is often the fresher).
             self._price_moved(state, state.top_mid, event.ts_ns, quote_mark=state.has_depth)
@@ -166,9 +195,7 @@ class PaperVenue(VenueCore):
     def _on_trade(self, state: SymbolState, event: TradeTick) -> None:
         self._stats["trades"] += 1
         state.last_price = event.price
-        self._cross_resting(
-            state.rules, event.price, event.amount, event.ts_ns, self._config.fill_at_touch
-        )
+        self._trade_resting(state.rules, event.price, event.amount, event.side, event.ts_ns)
         if not state.rules.is_spot:
             self._price_moved(state, event.price, event.ts_ns)
 
@@ -283,11 +310,22 @@ class PaperVenue(VenueCore):
         )
 
     def _on_liquidation(self, state: SymbolState, event: Liquidation) -> None:
-        if event.source != "recorded" or self._model is not None:
-            # The model stands in for recorded liquidations; both would count twice.
+        """Take a recorded forced order as the market's: it sweeps the book, and is published.
+
+        The model only stands in for recorded liquidations: the first recorded print
+        switches it off for good (both would count every cascade twice). The venue
+        publishes each print it takes (with the events it made), so that the agents
+        get liquidations from the venue alone, once: the model's, or the recorded ones.
+        """
+        if event.source != "recorded":
+            # A model print arriving from outside (a recording of a paper run) is not the market.
             self._stats["ignored_events"] += 1
             return
+        if self._model is not None:
+            self._model = None
+            self._model_off_ns = event.ts_ns
         self._stats["recorded_liquidations"] += 1
+        self._pending.append(event)
         if event.amount > 0 and event.price > 0:
             self._sweep(state, event.side == "buy", event.amount, event.price, event.ts_ns)
             if not state.rules.is_spot:

@@ -131,17 +131,17 @@ def test_limit_buy_when_fok_fully_fillable_then_closed() -> None:
 def test_resting_buy_when_trade_prints_through_then_fills_at_limit_as_maker() -> None:
     venue = make_venue()
     venue.on_market_event(standard_book())
-    order = venue.submit(request("r1", "buy", "1", "100.5"))
+    order = venue.submit(request("r1", "buy", "1", "100"))  # behind the book's 1 at 100
     assert order.status is OrderStatus.OPEN and order.filled == 0
-    venue.on_market_event(TradeTick(2_000_000, "binance", PERP, D("100.5"), D(5), "sell"))
+    venue.on_market_event(TradeTick(2_000_000, "binance", PERP, D("100"), D("0.5"), "sell"))
     assert venue.get_order(PERP, id=order.id).filled == 0  # at the price: the queue absorbs it
-    venue.on_market_event(TradeTick(3_000_000, "binance", PERP, D("100.4"), D("0.3"), "sell"))
+    venue.on_market_event(TradeTick(3_000_000, "binance", PERP, D("99.9"), D("0.3"), "sell"))
     after = venue.get_order(PERP, id=order.id)
     assert after.filled == D("0.3") and after.status is OrderStatus.OPEN
     (trade,) = venue.my_trades()
-    assert trade.price == D("100.5")
+    assert trade.price == D("100")
     assert trade.taker_or_maker is TakerOrMaker.MAKER
-    assert trade.fee is not None and trade.fee.cost == D("100.5") * D("0.3") * D("0.0002")
+    assert trade.fee is not None and trade.fee.cost == D("100") * D("0.3") * D("0.0002")
     assert trade.timestamp == 3
 
 
@@ -375,12 +375,16 @@ def test_recorded_liquidation_when_model_off_then_hits_book_and_our_bids() -> No
     assert venue.stats()["recorded_liquidations"] == 1
 
 
-def test_recorded_liquidation_when_model_on_then_ignored() -> None:
+def test_recorded_liquidation_when_model_on_then_the_model_is_switched_off_and_it_hits_the_book() -> (
+    None
+):
+    # Issue 11: recorded prints are the truth; more in test_recorded_liquidations.py.
     venue = make_venue(model=True)
     venue.on_market_event(standard_book())
     venue.on_market_event(Liquidation(2, "binance", PERP, "sell", D(99), D(2), "recorded"))
-    assert venue.order_book(PERP).bids[0] == (D(100), D(1))
-    assert venue.stats()["recorded_liquidations"] == 0
+    assert venue.order_book(PERP).bids[0] == (D(99), D(1))  # 100 taken whole, 99 in part
+    assert venue.stats()["recorded_liquidations"] == 1
+    assert venue.liquidation_model is None
 
 
 def test_events_when_other_venue_or_unknown_symbol_then_ignored() -> None:
