@@ -372,15 +372,18 @@ def main(argv: list[str] | None = None) -> int:
     from exchanges.feeds.replay import ReplayFeed
     from exchanges.feeds.subscriptions import bind_agents
 
-    agents, bindings = bind_agents(
-        agents, ReplayFeed(data, symbols=symbols).files(), config.paper.venues
-    )
+    files = ReplayFeed(data, symbols=symbols).files()
+    agents, bindings, unserved = bind_agents(agents, files, config.paper.venues)
     for line in bindings:
         print(f"bound to the data: {line}", file=sys.stderr)
     council = config.council.config if config.council.enabled else None
     report = asyncio.run(
         run_backtest(data, agents, config.paper, limits, symbols=symbols, council=council)
     )
+    report["bound_to_data"] = bindings
+    for agent_id, reason in unserved.items():  # the data, not the strategy, held these back
+        if not report["agents"][agent_id]["orders"]:
+            report["agents"][agent_id]["idle_reason"] = reason
     print(json.dumps(report, default=str, sort_keys=True))
     return 0 if report["venue_conservation_errors"] == 0 else 1
 

@@ -126,9 +126,8 @@ def backtest_report(
     from exchanges.feeds.replay import ReplayFeed
     from exchanges.feeds.subscriptions import bind_agents
 
-    agents, bindings = bind_agents(
-        agents, ReplayFeed(data_dir, symbols=symbols).files(), paper.venues
-    )
+    files = ReplayFeed(data_dir, symbols=symbols).files()
+    agents, bindings, unserved = bind_agents(agents, files, paper.venues)
     events, first_ns, last_ns = scan_data(data_dir, paper.venues, symbols)
     if sample_s is not None and sample_s <= 0:
         raise InvalidValue("--sample-s", sample_s, "must be > 0")
@@ -148,6 +147,9 @@ def backtest_report(
                 progress=update,
             )
         )
+    for agent_id, reason in unserved.items():  # the data, not the strategy, held these back
+        if not raw["agents"][agent_id]["orders"]:
+            raw["agents"][agent_id]["idle_reason"] = reason
     figures = performance_report(series_from_backtest(raw), folds=walk_forward)
     report: dict[str, Any] = {
         "mode": "backtest",
@@ -162,6 +164,7 @@ def backtest_report(
         "venue_conservation_errors": raw["venue_conservation_errors"],
         "sample_ns": sample_ns,
         "bound_to_data": bindings,
+        "idle_reasons": {a: r["idle_reason"] for a, r in raw["agents"].items() if r["idle_reason"]},
         "marks": "equity = starting budget + P&L at the gateway's marks (the replay's mid prices)",
         **figures,
     }
@@ -258,6 +261,8 @@ def print_table(report: dict[str, Any]) -> None:
         console.print(table)
     for line in ratio_notes(report):
         console.print(line)
+    for agent_id, reason in (report.get("idle_reasons") or {}).items():
+        console.print(f"{agent_id} placed no order: {reason}", markup=False)
 
 
 def _cell(values: dict[str, Any], key: str) -> str:

@@ -126,6 +126,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     agents = enabled_agents(config, args.config)  # a bad agent config fails before Ray starts
     bindings: list[str] = []
+    unserved: dict[str, str] = {}
     # Discover the data in the driver first: a bad directory or market fails before Ray starts.
     if live:
         from exchanges.feeds.bridge import check_paper_markets
@@ -146,9 +147,11 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         speed = parse_speed(args.speed if args.speed is not None else config.replay.speed)
         files = ReplayFeed(data_dir).files()
         venues_in_data = sorted({f.venue for f in files if f.venue})
-        agents, bindings = bind_agents(agents, files, config.paper.venues)  # or refuse
+        agents, bindings, unserved = bind_agents(agents, files, config.paper.venues)
         for line in bindings:
             print(f"bound to the data: {line}", file=sys.stderr)
+        for agent_id, reason in unserved.items():
+            print(f"{agent_id} will not trade: {reason}", file=sys.stderr)
         # A resumed run replays from just after where the saved venues stopped.
         source = {"start_ns": meta["market_time_ns"] + 1} if meta else {}
 
@@ -258,6 +261,10 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
     summary.update(agent_summary)
     summary["venues_with_data"] = venues_in_data
     summary["bound_to_data"] = bindings
+    for agent_id, reason in unserved.items():  # the data, not the strategy, held these back
+        row = summary.get("agents", {}).get(agent_id)
+        if row is not None and not row.get("orders"):
+            row["idle_reason"] = reason
     summary["run_dir"] = str(run_dir)
     summary["resumed_from_ns"] = meta.get("market_time_ns")
     if args.json:

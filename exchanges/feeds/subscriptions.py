@@ -65,6 +65,7 @@ def live_subscriptions(agents: Mapping[str, AgentLike]) -> list[tuple[str, str]]
 # -- BINDING AGENTS TO THE MARKETS A DATA SET HOLDS -------------------------------
 
 _SINGLE_MARKET_KINDS = ("market_maker", "liquidation_hunter")
+_CROSS_TYPE_KINDS = ("market_maker",)
 
 
 def _describe(markets: Iterable[tuple[str, str]]) -> str:
@@ -76,7 +77,7 @@ def _is_perp(symbol: str) -> bool:
 
 
 def _rebind_target(
-    wanted: tuple[str, str], held: set[tuple[str, str]]
+    wanted: tuple[str, str], held: set[tuple[str, str]], cross_type: bool = False
 ) -> tuple[str, str] | list[tuple[str, str]] | None:
     """Return the one market of ``held`` that stands in for ``wanted``, None, or the tie."""
     symbol = wanted[1]
@@ -85,6 +86,7 @@ def _rebind_target(
         sorted(m for m in held if m[1] == symbol),  # the same market on another venue
         sorted(m for m in held if m[1].split("/")[0] == base and _is_perp(m[1]) == perp),
         sorted(m for m in held if _is_perp(m[1]) == perp),  # the one market of its type
+        sorted(m for m in held if cross_type and m[1].split("/")[0] == base),
     ):
         if len(found) == 1:
             return found[0]
@@ -108,57 +110,75 @@ class Binding:
         )
 
 
+@dataclass(frozen=True)
+class DataBinding:
+    """What ``bind_to_data`` decided: each agent's config, the moves made, who the data cannot serve."""
+
+    configs: dict[str, dict[str, Any]]
+    bindings: list[Binding]
+    unserved: dict[str, str]
+    """Agent id -> why the data serves it no market (it runs, and says so as its idle reason)."""
+
+
 def bind_to_data(
     agents: Mapping[str, AgentLike],
     held: Iterable[tuple[str, str]],
     venues: Iterable[str],
     *,
     rules_of: Callable[[str, str], Mapping[str, Any] | None] = lambda v, s: None,
-) -> tuple[dict[str, dict[str, Any]], list[Binding]]:
+) -> DataBinding:
     """Bind each agent to the markets the replay data holds, or refuse naming both sides.
 
     ``held`` is the (venue, symbol) pairs of the data, ``venues`` the paper
     venues of the run. An agent trading one market (market maker, hunter) whose
     market is not in the data is moved to the one market that stands in for it:
     the same symbol on another venue, else the same base and type, else the
-    only market of its type; ``rules_of(venue, symbol)`` gives the config keys
-    that follow the market (``price_tick``, ``amount_step``). Two candidates or
-    none is an ``InvalidValue`` naming what the data holds and what the agent
-    wants. An agent trading many markets (the funding arbitrage) keeps its
-    config when at least one of them is in the data, and is refused otherwise.
-
-    Returns each agent's (possibly rebound) config, and the bindings made.
+    only market of its type (a market maker may also go from a perp to the spot
+    of its base: quoting needs a book, not a contract); ``rules_of(venue,
+    symbol)`` gives the config keys that follow the market (``price_tick``,
+    ``amount_step``). An agent with two candidates or none, or trading many
+    markets (the funding arbitrage) none of which is in the data, is unserved:
+    it runs idle, its reason naming what it wants and what the data holds. When
+    the data serves no agent at all the run is refused (``InvalidValue``).
     """
+    held = set(held)
     usable = {m for m in held if m[0] in set(venues)}
     configs: dict[str, dict[str, Any]] = {}
     bindings: list[Binding] = []
+    unserved: dict[str, str] = {}
     for agent_id, spec in agents.items():
         config = dict(spec.config)
+        configs[agent_id] = config
         wants = agent_markets(spec.kind, {"agent_id": agent_id, **config})
         if any(m in usable for m in wants):
-            configs[agent_id] = config
             continue
         refusal = (
             f"wants {_describe(wants)}; the data holds {_describe(held)}"
             f" (paper venues: {', '.join(sorted(set(venues)))})"
         )
-        if spec.kind not in _SINGLE_MARKET_KINDS:
-            raise InvalidValue(f"agents.{agent_id}", spec.kind, refusal)
-        target = _rebind_target(wants[0], usable)
+        target = (
+            _rebind_target(wants[0], usable, spec.kind in _CROSS_TYPE_KINDS)
+            if spec.kind in _SINGLE_MARKET_KINDS
+            else None
+        )
         if target is None or isinstance(target, list):
             tie = f"; it could stand on {_describe(target)}" if isinstance(target, list) else ""
-            raise InvalidValue(
-                f"agents.{agent_id}",
-                f"{wants[0][0]} {wants[0][1]}",
-                refusal + tie + ": set its venue and symbol, or leave it out with --agent",
-            )
+            unserved[agent_id] = f"no market in the data: {refusal}{tie}"
+            continue
         config.update(venue=target[0], symbol=target[1])
         for key, value in (rules_of(*target) or {}).items():
             if key in config:
                 config[key] = value
-        configs[agent_id] = config
         bindings.append(Binding(agent_id, wants[0], target))
-    return configs, bindings
+    if agents and len(unserved) == len(agents):
+        raise InvalidValue(
+            "--data",
+            _describe(held),
+            "serves none of the agents: "
+            + "; ".join(f"{a} {r.split(': ', 1)[1]}" for a, r in unserved.items())
+            + " (set their venue and symbol, or choose them with --agent)",
+        )
+    return DataBinding(configs, bindings, unserved)
 
 
 def market_keys(venue: str, symbol: str) -> dict[str, str] | None:
@@ -195,23 +215,25 @@ class SpecLike(AgentLike, Protocol):
 
 def bind_agents(
     agents: Mapping[str, SpecLike], files: Iterable[DataFile], venues: Iterable[str]
-) -> tuple[dict[str, Any], list[str]]:
+) -> tuple[dict[str, Any], list[str], dict[str, str]]:
     """Bind the agents to the markets the replay files hold (``bind_to_data``).
 
     Return the agents' specs with their rebound configs (validated again by the
-    strategy's own model) and one line per binding made; an agent the data
-    cannot serve is an ``InvalidValue`` naming what it wants and what the data holds.
+    strategy's own model), one line per binding made, and the agents the data
+    serves no market (id -> the reason, which becomes their idle reason).
     """
     from agents.registry import build_strategy
 
     held = {(f.venue, s) for f in files if f.venue and f.selected for s in f.symbols}
-    configs, bindings = bind_to_data(agents, held, venues, rules_of=market_keys)
+    result = bind_to_data(agents, held, venues, rules_of=market_keys)
     specs: dict[str, Any] = dict(agents)
-    for binding in bindings:
+    for binding in result.bindings:
         agent_id = binding.agent_id
-        settings = {"agent_id": agent_id, **configs[agent_id]}
+        config = result.configs[agent_id]
         build_strategy(
-            agents[agent_id].kind, settings, f"agents.{agent_id}.config bound to the data"
+            agents[agent_id].kind,
+            {"agent_id": agent_id, **config},
+            f"agents.{agent_id}.config bound to the data",
         )
-        specs[agent_id] = agents[agent_id].model_copy(update={"config": configs[agent_id]})
-    return specs, [b.describe() for b in bindings]
+        specs[agent_id] = agents[agent_id].model_copy(update={"config": config})
+    return specs, [b.describe() for b in result.bindings], dict(result.unserved)
