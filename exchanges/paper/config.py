@@ -8,6 +8,7 @@ from pydantic import Field, model_validator
 
 from core.config import ConfigModel
 from core.money import Dec
+from exchanges.paper.queue import QueueModelConfig
 
 
 class LiquidationModelConfig(ConfigModel):
@@ -61,8 +62,11 @@ class PaperVenueConfig(ConfigModel):
     fill_at_touch: bool = False
     """Fill a resting limit when a trade prints exactly at its price (queue position ignored).
 
-    Off, the conservative rule: only a trade strictly through the price fills it.
+    Off: a trade at the price fills it only past the queue ahead of it (``queue``), a bar
+    only when it trades strictly through the price.
     """
+    queue: QueueModelConfig = QueueModelConfig()
+    """How the amount ahead of our resting limits is estimated (exchanges/paper/queue.py)."""
     bar_participation: Dec = Decimal("0.1")
     """Share of a bar's volume our resting orders may take when the bar crosses them."""
     consume_book_liquidity: bool = True

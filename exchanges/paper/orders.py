@@ -42,6 +42,8 @@ class OrderRecord:
         "locked",
         "post_only",
         "price",
+        "queue_ahead",
+        "queue_traded",
         "reduce_only",
         "rules",
         "seq",
@@ -89,6 +91,11 @@ class OrderRecord:
         self.lock_asset: str | None = None
         self.lock_per_unit = ZERO
         self.locked = ZERO
+        # Queue position while it rests (exchanges/paper/queue.py): the amount ahead of it
+        # at its price (None: unknown, a book without depth), and the amount traded at its
+        # price since the level's last depth update.
+        self.queue_ahead: Decimal | None = ZERO
+        self.queue_traded = ZERO
 
     @property
     def remaining(self) -> Decimal:

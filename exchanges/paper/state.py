@@ -25,7 +25,7 @@ from typing import Any
 from core.errors import DataFormatError
 
 FORMAT = "swarm-paper-venue"
-VERSION = 1
+VERSION = 2  # 2: resting orders carry their queue position
 
 
 def save_venue(path: Path, venue_name: str, venue: Any, market_time_ns: int) -> int:

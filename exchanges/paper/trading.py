@@ -49,6 +49,7 @@ from exchanges.paper.orders import (
     OrderRecord,
     RestingOrders,
 )
+from exchanges.paper.queue import join_ahead, trade_at_price
 from exchanges.paper.rules import MarketRules, VenueRules, venue_rules
 from exchanges.paper.validation import check_number, checked_request
 
@@ -427,7 +428,17 @@ class VenueCore:
         order.lock_per_unit = lock_unit
         order.locked = lock_total
         self._account.lock(order.lock_asset, order.locked)
-        self._resting[order.symbol].add(order)
+        # Queue position (queue.py): at the back of what the book shows at its price.
+        state = self._states[order.symbol]
+        resting = self._resting[order.symbol]
+        order.queue_ahead = join_ahead(
+            order,
+            state.book.bids if order.is_buy else state.book.asks,
+            resting.buys if order.is_buy else resting.sells,
+            state.has_depth,
+        )
+        order.queue_traded = ZERO
+        resting.add(order)
 
     def _finish(self, order: OrderRecord, status: OrderStatus) -> None:
         """Close ``order`` with ``status`` and release whatever it still locks."""
@@ -496,17 +507,18 @@ class VenueCore:
         *,
         buys: bool = True,
         sells: bool = True,
-    ) -> None:
+    ) -> tuple[Decimal, Decimal]:
         """Fill our resting limits a print at ``print_price`` goes through, sharing ``available``.
 
         Best price first, then time. Each fill is at the order's own price, as maker, and
-        a whole number of lots.
+        a whole number of lots. Return what is left of ``available`` on the buy and on the
+        sell side.
         """
         resting = self._resting[rules.symbol]
         if not resting:
-            return
+            return available, available
         ms = ts_ns // 1_000_000
-        step = rules.amount_step
+        lefts: list[Decimal] = []
         for queue, is_buy, wanted in ((resting.buys, True, buys), (resting.sells, False, sells)):
             left = available
             while wanted and left > 0 and queue:
@@ -514,21 +526,63 @@ class VenueCore:
                 assert order.price is not None
                 if not crossed_by_print(order.price, is_buy, print_price, at_touch):
                     break
-                if order.reduce_only and not self._reduce_only_room(order):
+                took = self._fill_resting(order, order.remaining, left, ms, ts_ns)
+                if took is None:
                     continue
-                take = order.remaining
-                if order.reduce_only:
-                    take = min(take, self._account.positions[rules.symbol].size())
-                if take > left:
-                    take = quantize_to_step(left, step, "down")
-                if take <= 0:
+                if not took:
                     break
-                self._fill(order, order.price, take, TakerOrMaker.MAKER, ms, ts_ns)
-                left -= take
-                if order.filled == order.amount:
-                    self._finish(order, OrderStatus.CLOSED)
-                elif order.reduce_only and not self._account.positions[rules.symbol].contracts:
-                    self._finish(order, OrderStatus.CANCELED)
+                left -= took
+            lefts.append(left)
+        return lefts[0], lefts[1]
+
+    def _fill_resting(
+        self, order: OrderRecord, want: Decimal, left: Decimal, ms: int, ts_ns: int
+    ) -> Decimal | None:
+        """Fill up to ``want`` of a resting ``order`` from a print with ``left``; return the amount.
+
+        ``None``: a reduce-only order whose position is gone was canceled instead.
+        """
+        rules = order.rules
+        if order.reduce_only and not self._reduce_only_room(order):
+            return None
+        take = want
+        if order.reduce_only:
+            take = min(take, self._account.positions[rules.symbol].size())
+        if take > left:
+            take = quantize_to_step(left, rules.amount_step, "down")
+        if take <= 0:
+            return ZERO
+        assert order.price is not None
+        self._fill(order, order.price, take, TakerOrMaker.MAKER, ms, ts_ns)
+        if order.filled == order.amount:
+            self._finish(order, OrderStatus.CLOSED)
+        elif order.reduce_only and not self._account.positions[rules.symbol].contracts:
+            self._finish(order, OrderStatus.CANCELED)
+        return take
+
+    def _trade_resting(
+        self, rules: MarketRules, price: Decimal, amount: Decimal, aggressor: str, ts_ns: int
+    ) -> None:
+        """Apply a public trade to our resting limits (the queue model of queue.py).
+
+        A print through an order's price fills it (up to the print's amount); a print at
+        its price, from an aggressor on the other side, first passes the queue ahead of
+        it. With ``fill_at_touch`` any print at the price fills, queue ignored.
+        """
+        at_touch = self._config.fill_at_touch
+        left_buys, left_sells = self._cross_resting(rules, price, amount, ts_ns, at_touch)
+        resting = self._resting[rules.symbol]
+        if at_touch or not resting:
+            return
+        hit_buys = aggressor == "sell"  # a sell hits the bids, a buy lifts the asks
+        left = left_buys if hit_buys else left_sells
+        ms = ts_ns // 1_000_000
+        at_price = [o for o in (resting.buys if hit_buys else resting.sells) if o.price == price]
+        for order in at_price:
+            want = trade_at_price(order, amount, rules.amount_step)
+            if want and left > 0 and order.status is OrderStatus.OPEN:
+                took = self._fill_resting(order, want, left, ms, ts_ns)
+                left -= took or ZERO
 
     def _reduce_only_room(self, order: OrderRecord) -> bool:
         """Cancel a resting reduce-only order whose position is gone; tell whether it may fill."""
