@@ -28,13 +28,15 @@ Layout on disk
     checksum field): see ``gateway.wal_format``.
 
 Recovery
-    ``replay()`` reads every segment. A torn tail — a frame cut short, a last
-    frame whose checksum fails, or zeros — at the end of the *last* segment is
-    truncated away, logged and reported. Anything else that is wrong (a bad
-    frame followed by more bytes, damage in an earlier segment, a sequence gap,
-    a missing segment) raises ``WalCorruption``: a hole followed by valid
-    records cannot be told apart from damaged committed records, so the log
-    halts rather than guess. Replay is read-only apart from that truncation,
+    ``replay()`` reads every segment. A torn tail — at most one incomplete
+    frame at the end of the *last* segment: fewer bytes than a header, or a
+    sound header whose record runs past the end — is truncated away, logged
+    and reported. Anything else that is wrong (a complete last frame whose
+    checksum fails, zeros the size of a header or more, a bad frame followed by
+    more bytes, damage in an earlier segment, a sequence gap, a missing
+    segment) raises ``WalCorruption`` naming the segment, the byte and the
+    sequence, and nothing is cut: such bytes can hide committed records, and a
+    log that drops them silently loses orders, so the log halts rather than guess. Replay is read-only apart from that truncation,
     which is idempotent: replaying twice yields what replaying once did.
 
 Checkpoints

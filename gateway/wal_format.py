@@ -198,9 +198,12 @@ def frame_record(seq: int, record_type: RecordType, payload: bytes) -> bytes:
 class FrameReader:
     """Iterate (offset, seq, type, payload) over the valid frames of one segment.
 
-    A bad frame raises ``WalCorruption``, except in the last segment when it is
-    a torn tail: a frame cut short, a last frame whose checksum fails, or
-    zeros up to the end. Then iteration stops and ``torn_at`` holds its offset.
+    A bad frame raises ``WalCorruption``, except a torn tail: at most one
+    incomplete frame at the very end of the last segment (fewer bytes than a
+    header, or a sound header whose record runs past the end of the file).
+    Then iteration stops and ``torn_at`` holds its offset. A complete last
+    frame whose checksum fails, or zeros the size of a header or more, are not
+    torn: they can hide committed records, so they halt and nothing is cut.
     """
 
     def __init__(self, data: bytes, path: str, *, last_segment: bool) -> None:
@@ -240,20 +243,27 @@ class FrameReader:
         size = len(data)
         seq: int | None = None
         if size - offset < HEADER_SIZE:
+            # Too short to hold a record: whatever it is, no committed record is in it.
             cut_short, reason = True, "incomplete header"
         else:
             magic, _, hcrc, _, _, _, length, seq = HEADER.unpack_from(data, offset)
             end = offset + HEADER_SIZE + length
-            if magic != MAGIC:
+            if _all_zeros(data, offset):
+                cut_short, seq = False, None
+                reason = (
+                    f"{size - offset} zero bytes to the end of the segment: records the disk "
+                    "lost (a file grown before its data was written) or wiped; nothing was cut"
+                )
+            elif magic != MAGIC:
                 cut_short, reason, seq = False, "bad magic", None
             elif zlib.crc32(data[offset + 12 : offset + HEADER_SIZE]) != hcrc:
                 cut_short, reason, seq = False, "header checksum mismatch", None
             elif end > size:
                 cut_short, reason = True, f"record of {length} bytes cut short"
             else:
-                # A sound header and a bad payload: torn only as the very last frame.
-                cut_short, reason = end == size, "checksum mismatch"
-        if self._last_segment and (cut_short or _all_zeros(data, offset)):
+                # A complete frame with a bad payload was written whole: damage, not a tear.
+                cut_short, reason = False, "checksum mismatch"
+        if self._last_segment and cut_short:
             return
         raise WalCorruption(self._path, offset, seq, reason)
 
@@ -266,5 +276,4 @@ def _bad_word(word: int) -> str:
 
 
 def _all_zeros(data: bytes, start: int) -> bool:
-    # A file can grow (size metadata durable) before its new pages reach the disk.
     return data.count(0, start) == len(data) - start

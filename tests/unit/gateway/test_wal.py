@@ -231,28 +231,87 @@ def test_replay_when_batch_torn_then_keeps_exactly_the_whole_records_before_the_
         assert wal.report.torn_bytes == kept - (ends[whole - 1] if whole else 0)
 
 
-def test_replay_when_tail_is_zeros_then_truncated_as_torn() -> None:
+def _rewrite(disk: SimulatedDisk, name: str, data: bytes) -> None:
+    disk.truncate(name, 0)
+    handle = disk.open(name)
+    disk.append(handle, data)
+    disk.fsync(handle)
+    disk.close(handle)
+
+
+def test_replay_when_tail_is_zeros_then_halts_and_nothing_is_cut() -> None:
+    # Zeros the size of a header or more may hide committed records: not a torn tail.
     disk = SimulatedDisk()
     wal, _ = recovered(disk)
     wal.append_many([(INTENT, intent(n)) for n in range(2)])
     size = len(disk.read(SEG1))
     disk.extend_with_zeros(SEG1, 4096)
+    with pytest.raises(WalCorruption) as caught:
+        list(Wal("unused", disk=disk).replay())
+    assert caught.value.offset == size
+    assert "4096 zero bytes to the end" in str(caught.value)
+    assert len(disk.read(SEG1)) == size + 4096  # nothing cut
+
+
+def test_replay_when_zeros_shorter_than_a_header_then_cut_as_torn() -> None:
+    disk = SimulatedDisk()
+    wal, _ = recovered(disk)
+    wal.append_many([(INTENT, intent(n)) for n in range(2)])
+    size = len(disk.read(SEG1))
+    disk.extend_with_zeros(SEG1, HEADER_SIZE - 1)
     wal, records = recovered(disk)
     assert [r.seq for r in records] == [1, 2]
-    assert wal.report is not None and wal.report.torn_bytes == 4096
+    assert wal.report is not None and wal.report.torn_bytes == HEADER_SIZE - 1
     assert len(disk.read(SEG1)) == size
 
 
-def test_replay_when_last_record_checksum_fails_then_truncated_as_torn() -> None:
+def test_replay_when_middle_records_zeroed_to_the_end_then_halts_keeping_every_byte() -> None:
+    # The case: zeros from a middle record to the end of the last segment were cut
+    # as a torn tail, dropping committed records with only a warning.
+    disk = SimulatedDisk()
+    wal, _ = recovered(disk)
+    for n in range(8):
+        wal.append_and_commit(INTENT, intent(n))
+    offsets = [r.offset for r in Wal("unused", disk=disk).replay()]
+    data = bytearray(disk.read(SEG1))
+    data[offsets[5] :] = bytes(len(data) - offsets[5])
+    _rewrite(disk, SEG1, bytes(data))
+    with pytest.raises(WalCorruption) as caught:
+        list(Wal("unused", disk=disk).replay())
+    assert caught.value.offset == offsets[5]
+    assert disk.read(SEG1) == bytes(data)
+
+
+def test_replay_when_any_byte_of_a_complete_last_frame_flips_then_halts_nothing_cut() -> None:
+    # Byte by byte: a frame written whole and damaged is corruption, never a torn tail.
     disk = SimulatedDisk()
     wal, _ = recovered(disk)
     wal.append_many([(INTENT, intent(n)) for n in range(3)])
-    size = len(disk.read(SEG1))
-    disk.corrupt(SEG1, size - 2)
-    wal, records = recovered(disk)
-    assert [r.seq for r in records] == [1, 2]
-    assert wal.report is not None and wal.report.torn_offset is not None
-    assert wal.report.torn_bytes == size - wal.report.torn_offset
+    offsets = [r.offset for r in Wal("unused", disk=disk).replay()]
+    clean = disk.read(SEG1)
+    for position in range(offsets[2], len(clean)):
+        disk.corrupt(SEG1, position, xor=0x01)
+        with pytest.raises(WalCorruption) as caught:
+            list(Wal("unused", disk=disk).replay())
+        assert caught.value.offset == offsets[2], position
+        assert len(disk.read(SEG1)) == len(clean), position
+        disk.corrupt(SEG1, position, xor=0x01)  # flip it back
+    assert disk.read(SEG1) == clean
+
+
+def test_replay_when_last_frame_cut_at_every_length_then_only_that_frame_is_cut() -> None:
+    # Byte by byte: every prefix of the last frame is one incomplete frame, the only tear.
+    disk = SimulatedDisk()
+    wal, _ = recovered(disk)
+    wal.append_many([(INTENT, intent(n)) for n in range(3)])
+    offsets = [r.offset for r in Wal("unused", disk=disk).replay()]
+    clean = disk.read(SEG1)
+    for length in range(offsets[2] + 1, len(clean)):
+        _rewrite(disk, SEG1, clean[:length])
+        wal, records = recovered(disk)
+        assert [r.seq for r in records] == [1, 2], length
+        assert wal.report is not None and wal.report.torn_bytes == length - offsets[2]
+        assert len(disk.read(SEG1)) == offsets[2]
 
 
 def test_replay_when_torn_tail_on_real_disk_then_truncated(tmp_path: Path) -> None:
