@@ -10,9 +10,14 @@ names, matrix shape) and ``InfeasibleAllocation`` when the floor cannot be met.
 What it does, in order:
 
 1. fewer than ``min_history`` periods: equal weights (``1/n``, at most ``cap``);
-2. each agent with too short or degenerate a history is guarded: held at the
-   floor (short history, zero variance: it keeps a little capital to show
-   something) or set to 0 (all losses);
+2. returns within ``noise`` of zero count as flat (0); each agent with too
+   short or degenerate a history is guarded: an agent that cannot be ranked
+   (short history, zero variance) keeps the exploration weight ``explore`` (at
+   least the floor; scaled down when the explorers would not fit under the
+   Kelly fraction) so it can earn a history, one whose every period lost is set
+   to 0 (all losses). When no agent can be ranked at all, an unranked agent
+   keeps the weight in force when it is above ``explore`` (no evidence, no
+   change);
 3. the others: period weights halving every ``halflife`` periods, means shrunk
    toward their common mean (intensity ``shrinkage``, or Jorion's Bayes-Stein
    intensity under the Ledoit-Wolf covariance when ``None``), then the full Kelly fractions
@@ -20,8 +25,12 @@ What it does, in order:
    the floor and cap (SLSQP, analytic gradient); the weights are
    ``kelly_fraction * F*``;
 4. when ``previous`` is given (``{}`` means all at 0; ``None`` means no
-   weights in force, so no limit), a move larger than ``max_turnover`` (sum of absolute weight changes) stops
-   on the straight line from the previous weights, which keeps every bound.
+   weights in force, so no limit), a move larger than ``max_turnover`` (sum of
+   absolute weight changes) stops on the straight line from the previous
+   weights. Guarded agents move on that line too: a drop to zero (or a rise to
+   the exploration weight) takes as many reweightings as the limit says. Only
+   moves forced by the bounds (a weight above the cap, an active agent below the
+   floor, leverage) are free.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ from scipy.optimize import minimize
 
 from allocator.estimation import (
     AgentGuard,
+    CleanReturns,
     agent_guards,
     as_return_matrix,
     bayes_stein_intensity,
@@ -62,6 +72,11 @@ class AllocatorConfig(BaseModel):
 
     kelly_fraction: float = Field(default=0.5, gt=0.0, le=1.0)
     floor: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Lower bound of every ranked agent's weight."""
+    explore: float = Field(default=0.05, ge=0.0, le=1.0)
+    """Weight of an agent that cannot be ranked yet (short or flat history): room to earn one."""
+    noise: float = Field(default=0.0, ge=0.0, le=1.0)
+    """Per-period returns within this of zero are flat (a rounding-size P&L is not an edge)."""
     cap: float = Field(default=1.0, gt=0.0, le=1.0)
     max_turnover: float | None = Field(default=0.25, gt=0.0, le=2.0)
     min_history: int = Field(default=60, ge=2)
@@ -240,6 +255,61 @@ def _result(
     )
 
 
+def _explore_weight(cfg: AllocatorConfig, explorers: int, ranked: int) -> float:
+    """The weight each unranked agent keeps: ``explore`` within the cap, at least the floor,
+    shrunk when the explorers and the ranked agents' floors would not fit under the Kelly
+    fraction."""
+    if explorers == 0:
+        return 0.0
+    weight = max(cfg.floor, min(cfg.explore, cfg.cap))
+    room = cfg.kelly_fraction - ranked * cfg.floor
+    if explorers * weight > room:
+        weight = max(cfg.floor, room / explorers)
+    return weight
+
+
+def _feasible_previous(
+    prev: FloatArray,
+    active: npt.NDArray[np.int64],
+    guarded: npt.NDArray[np.int64],
+    cfg: AllocatorConfig,
+) -> FloatArray:
+    """The previous weights brought inside the bounds (moves forced by the bounds are free).
+
+    A guarded agent keeps its weight (within the cap): its move to the guard's weight is a
+    move like any other and uses the turnover allowance. Ranked agents go within their
+    floor and cap and the room the guarded ones leave under the Kelly fraction.
+    """
+    out = np.clip(prev, 0.0, cfg.cap)
+    limit = max(0.0, 1.0 - active.size * cfg.floor)
+    if guarded.size and float(out[guarded].sum()) > limit:
+        out[guarded] = _project(out[guarded], 0.0, cfg.cap, limit)
+    if active.size:
+        room = max(0.0, min(cfg.kelly_fraction, 1.0 - float(out[guarded].sum())))
+        out[active] = _project(prev[active], cfg.floor, min(cfg.cap, cfg.kelly_fraction), room)
+    return out
+
+
+def _limit_turnover(
+    target: FloatArray,
+    feasible_prev: FloatArray,
+    prev: FloatArray,
+    previous: Mapping[str, float] | None,
+    cfg: AllocatorConfig,
+) -> tuple[FloatArray, AllocationReason]:
+    """Stop a move larger than the turnover limit on the line from the previous weights."""
+    if cfg.max_turnover is None or previous is None:
+        return target, AllocationReason.SOLVED
+    forced = float(np.abs(feasible_prev - prev).sum())
+    allowance = max(cfg.max_turnover - forced, 0.0)
+    wanted = float(np.abs(target - feasible_prev).sum())
+    if wanted <= allowance + 1e-12:
+        return target, AllocationReason.SOLVED
+    step = allowance / wanted
+    limited: FloatArray = feasible_prev + step * (target - feasible_prev)
+    return limited, AllocationReason.TURNOVER_LIMITED
+
+
 # -- ALLOCATE -------------------------------------------------------------------
 
 
@@ -272,23 +342,36 @@ def allocate(
         equal = np.full(count, min(cfg.cap, 1.0 / count))
         growth = log_growth(clean.returns, weights, equal)
         return _result(names, equal, AllocationReason.WARMUP, growth, {}, 0.0, prev, 0, periods)
+    if cfg.noise > 0.0:
+        flat = np.where(np.abs(clean.returns) <= cfg.noise, 0.0, clean.returns)
+        clean = CleanReturns(returns=flat, observed=clean.observed)
 
     # -- GUARDS --
     guards = agent_guards(clean, weights, cfg.min_history)
-    fixed = np.zeros(count)
-    for column, guard in guards.items():
-        fixed[column] = 0.0 if guard is AgentGuard.ALL_LOSSES else cfg.floor
     active = np.array([c for c in range(count) if c not in guards], dtype=np.int64)
     k = cfg.kelly_fraction
+    explorers = [c for c, guard in guards.items() if guard is not AgentGuard.ALL_LOSSES]
+    fixed = np.zeros(count)
+    fixed[explorers] = _explore_weight(cfg, len(explorers), int(active.size))
     room = min(k, 1.0 - float(fixed.sum()))
     if active.size * cfg.floor > room + 1e-12:
         raise InfeasibleAllocation(
             "floor", cfg.floor, f"{active.size} agents x floor exceeds the room {room:.4f}"
         )
+    guarded = np.array(sorted(guards), dtype=np.int64)
+    feasible_prev = _feasible_previous(prev, active, guarded, cfg)
     if active.size == 0:
-        growth = log_growth(clean.returns, weights, fixed)
+        # Nothing can be ranked: moving capital to cash would act on a lack of data, not
+        # on evidence. An unranked agent keeps its weight in force (at least ``explore``);
+        # only an all-losses history moves, on the turnover limit.
+        target = fixed.copy()
+        if explorers:
+            kept = np.maximum(fixed[explorers], feasible_prev[explorers])
+            target[explorers] = _project(kept, 0.0, cfg.cap, 1.0)
+        final, _ = _limit_turnover(target, feasible_prev, prev, previous, cfg)  # turnover logged
+        growth = log_growth(clean.returns, weights, final)
         return _result(
-            names, fixed, AllocationReason.DEGENERATE, growth, guards, 0.0, prev, 0, periods
+            names, final, AllocationReason.DEGENERATE, growth, guards, 0.0, prev, 0, periods
         )
 
     # -- ESTIMATE AND SOLVE --
@@ -313,10 +396,6 @@ def allocate(
     full, iterations, ok = _solve_full_kelly(shrunk, weights, start, lower, upper, budget)
 
     # -- TURNOVER --
-    # The previous weights brought inside the bounds: moves forced by the bounds or
-    # the guards are not the optimiser's and do not use the turnover allowance.
-    feasible_prev = fixed.copy()
-    feasible_prev[active] = _project(prev[active], cfg.floor, min(cfg.cap, k), room)
     if not ok:
         growth = log_growth(clean.returns, weights, feasible_prev)
         return _result(
@@ -333,15 +412,7 @@ def allocate(
         )
     target = fixed.copy()
     target[active] = k * full
-    final, reason = target, AllocationReason.SOLVED
-    if cfg.max_turnover is not None and previous is not None:
-        forced = float(np.abs(feasible_prev - prev).sum())
-        allowance = max(cfg.max_turnover - forced, 0.0)
-        wanted = float(np.abs(target - feasible_prev).sum())
-        if wanted > allowance + 1e-12:
-            step = allowance / wanted
-            final = feasible_prev + step * (target - feasible_prev)
-            reason = AllocationReason.TURNOVER_LIMITED
+    final, reason = _limit_turnover(target, feasible_prev, prev, previous, cfg)
     growth = log_growth(clean.returns, weights, final)
     return _result(
         names, final, reason, growth, guards, intensity, prev, iterations, periods, cov_intensity

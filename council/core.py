@@ -6,10 +6,18 @@ budget (the gateway's figures); at every ``reweight_every`` periods it turns the
 into per-period returns (P&L made in the period over the budget held during it,
 so a budget change is not a gain or a loss) and asks
 ``allocator.empirical.allocate`` for weights, then budgets = capital × weight.
-Votes: an agent whose P&L fell from its peak by more than ``max_drawdown`` of its
-budget, or whose P&L over the last ``edge_window`` periods is negative, is
-paused; a paused agent is resumed after ``cooling_ns`` and gets back the weight it
-held when paused (within the cash left), so the allocator can judge it again.
+Votes judge an agent only on what it did since its start or its last resume: an
+agent whose P&L fell from its peak since then by more than ``max_drawdown`` of its
+budget is paused; so is one whose P&L over the last ``edge_window`` periods (all
+since its resume: that many at least) fell by more than ``edge_noise`` of its
+budget with significance (one-sided t-test on the per-period P&L changes,
+``p < edge_alpha``). A paused agent is resumed after ``cooling_ns`` and gets back
+the weight it held when paused (within the cash left); the allocator then sees
+only its periods since the resume, so it explores again (``allocator.explore``)
+until it has ``min_history`` of them. A running agent whose weight falls to zero
+gets a ``defund`` vote naming why, so no agent sits at zero budget unexplained.
+No decision is taken while the market has shown no order book for a period
+(``quoted_ns``: the data has ended, or the feed stalls).
 Every decision carries its inputs so the caller can log why (the WAL record is
 the actor's job), and the samples taken since the previous decision, so the
 logged decisions alone rebuild the council (``CouncilCore.from_log``: a restarted
@@ -28,8 +36,10 @@ from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+from scipy import stats
 
 from allocator.empirical import Allocation, AllocationReason, AllocatorConfig, allocate
+from allocator.estimation import AgentGuard
 from core.errors import InvalidValue
 from core.money import Dec
 from council.variants import PromotionConfig, VariantConfig, promotion_test
@@ -47,7 +57,11 @@ class CouncilConfig(BaseModel):
     max_drawdown: Dec = Decimal("0.2")
     """Pause an agent whose equity fell this fraction of its budget from its peak."""
     edge_window: int = Field(default=24, ge=2)
-    """Pause an agent whose return over this many periods is negative (needs that much history)."""
+    """Judge an agent's edge over this many periods since its start or resume (no fewer)."""
+    edge_noise: Dec = Field(default=Decimal("0.001"), ge=0)
+    """A loss over the window below this fraction of the agent's budget is noise: no pause."""
+    edge_alpha: float = Field(default=0.05, gt=0.0, lt=0.5)
+    """Pause on a negative edge only when its one-sided t-test has ``p`` below this."""
     cooling_ns: int = Field(default=24 * 3_600 * 1_000_000_000, ge=0)
     allocator: AllocatorConfig = AllocatorConfig()
     variants: tuple[VariantConfig, ...] = ()
@@ -58,6 +72,8 @@ class CouncilConfig(BaseModel):
 class VoteKind(StrEnum):
     PAUSE = "pause"
     RESUME = "resume"
+    DEFUND = "defund"
+    """A running agent's weight fell to zero (the allocator's reason in the vote)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,12 +194,15 @@ class CouncilCore:
     peaks: dict[str, Decimal] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)  # agent -> paused at (ns)
+    since: dict[str, int] = field(default_factory=dict)  # agent -> sample index of start/resume
+    defunded: set[str] = field(default_factory=set)  # running agents at weight 0, vote given
     parked: dict[str, float] = field(default_factory=dict)  # paused agent -> its weight then
     shadow_pnl: dict[str, list[Decimal]] = field(default_factory=dict)  # variant id -> P&L samples
     swapped: set[str] = field(default_factory=set)
     """Variants promoted: the incumbent runs the variant's settings, the shadow the old ones."""
     scored_from: dict[str, int] = field(default_factory=dict)  # variant id -> first sample compared
     next_sample_ns: int | None = None
+    sampled_ns: list[int] = field(default_factory=list)  # market time of each sample
     periods: int = 0
     history: list[CouncilDecision] = field(default_factory=list)
     _unlogged: list[Sample] = field(default_factory=list)
@@ -223,11 +242,14 @@ class CouncilCore:
                     continue  # an agent no longer configured
                 if vote.kind is VoteKind.PAUSE:
                     core._pause(vote.agent_id, decision.ts_ns)
-                else:
+                elif vote.kind is VoteKind.RESUME:
                     core._resume(vote.agent_id)
+                else:
+                    core.defunded.add(vote.agent_id)
             for promotion in decision.promotions:
                 core._swap(promotion["variant"])
             core.weights = {a: w for a, w in decision.weights.items() if a in core.pnl}
+            core._forget_funded()
             core.history.append(decision)
             core._unlogged.clear()
         return core
@@ -238,12 +260,18 @@ class CouncilCore:
         pnls: Mapping[str, Decimal],
         budgets: Mapping[str, Decimal],
         shadows: Mapping[str, Decimal] | None = None,
+        quoted_ns: int | None = None,
     ) -> CouncilDecision | None:
         """Sample at a period boundary and decide; return None between boundaries.
 
         ``shadows``: each shadow variant's P&L in its sandbox (when variants are configured).
+        ``quoted_ns``: market time of the last order book the feed carried (None: not
+        known); a full period without one means the market data has ended or stalled,
+        and nothing is sampled or decided on it.
         """
         if self.next_sample_ns is not None and ts_ns < self.next_sample_ns:
+            return None
+        if quoted_ns is not None and ts_ns - quoted_ns >= self.config.period_ns:
             return None
         sample = Sample(
             ts_ns,
@@ -262,6 +290,7 @@ class CouncilCore:
         if self.periods % self.config.reweight_every == 0:
             allocation = self._reweight()
             promotions = self._promotions()
+            votes.extend(self._defund_votes(allocation))
         if allocation is not None or votes:
             new_budgets = self._budgets()
         decision = CouncilDecision(
@@ -274,6 +303,7 @@ class CouncilCore:
             tuple(promotions),
         )
         self._unlogged.clear()
+        self._forget_funded()
         self.history.append(decision)
         return decision
 
@@ -283,6 +313,7 @@ class CouncilCore:
         """Record one sample and move the schedule past it (the same for live and replayed samples)."""
         period = self.config.period_ns
         ts_ns = sample.ts_ns
+        self.sampled_ns.append(ts_ns)
         if self.next_sample_ns is None:
             self.next_sample_ns = ts_ns - ts_ns % period + period
         else:
@@ -303,13 +334,28 @@ class CouncilCore:
     def _pause(self, agent: str, ts_ns: int) -> None:
         self.paused[agent] = ts_ns
         self.parked[agent] = self.weights.pop(agent, 0.0)
+        self.defunded.discard(agent)
 
     def _resume(self, agent: str) -> None:
-        """Give a resumed agent back its weight from before the pause, within the cash left."""
+        """Give a resumed agent back its weight from before the pause, within the cash left.
+
+        From now on it is judged only on what it does next: its edge window, its drawdown
+        peak and the history the allocator sees start at this sample.
+        """
         self.paused.pop(agent, None)
         parked = self.parked.pop(agent, 0.0)
         room = max(0.0, 1.0 - sum(w for a, w in self.weights.items() if a != agent))
         self.weights[agent] = min(parked, room)
+        series = self.pnl[agent]
+        self.since[agent] = max(0, len(series) - 1)
+        if series:
+            self.peaks[agent] = series[-1]
+
+    def _forget_funded(self) -> None:
+        """Drop from ``defunded`` the agents funded again or paused (their zero has a pause vote)."""
+        self.defunded = {
+            a for a in self.defunded if a not in self.paused and self.weights.get(a, 0.0) <= 0.0
+        }
 
     def _votes(self, ts_ns: int, budgets: Mapping[str, Decimal]) -> list[Vote]:
         votes: list[Vote] = []
@@ -333,17 +379,80 @@ class CouncilCore:
                     "drawdown": str(drawdown),
                     "budget": str(budget),
                     "limit": str(cfg.max_drawdown),
+                    "since_ns": str(self._since_ns(agent)),
                 }
                 votes.append(Vote(agent, VoteKind.PAUSE, "drawdown past its limit", inputs))
                 continue
-            if len(series) > cfg.edge_window and series[-1] < series[-1 - cfg.edge_window]:
+            edge = self._negative_edge(agent, budget)
+            if edge is not None:
                 self._pause(agent, ts_ns)
-                inputs = {
-                    "from": str(series[-1 - cfg.edge_window]),
-                    "to": str(series[-1]),
-                    "periods": str(cfg.edge_window),
-                }
-                votes.append(Vote(agent, VoteKind.PAUSE, "negative edge over the window", inputs))
+                votes.append(Vote(agent, VoteKind.PAUSE, "negative edge over the window", edge))
+        return votes
+
+    def _since_ns(self, agent: str) -> int:
+        """Market time of the sample the agent is judged from (its start or last resume)."""
+        index = self.since.get(agent, 0)
+        return self.sampled_ns[index] if index < len(self.sampled_ns) else 0
+
+    def _negative_edge(self, agent: str, budget: Decimal) -> dict[str, str] | None:
+        """The figures of a significant loss over the edge window since the resume, else None.
+
+        A loss smaller than ``edge_noise`` of the budget (the largest the agent held over the
+        window, or its share of the capital when it held none) is noise; so is one whose
+        per-period changes do not show it with ``p < edge_alpha``.
+        """
+        cfg = self.config
+        series = self.pnl[agent]
+        window_size = cfg.edge_window
+        if len(series) - 1 - self.since.get(agent, 0) < window_size:
+            return None  # too few periods since the start or the resume: no judgement yet
+        window = series[-1 - window_size :]
+        loss = window[0] - window[-1]
+        scale = max([budget, *self.held[agent][-1 - window_size :]])
+        if scale <= 0:
+            scale = cfg.capital / len(self.agents)
+        limit = cfg.edge_noise * scale
+        if loss <= limit:
+            return None
+        p_value = _loss_p_value([float(b - a) for a, b in itertools.pairwise(window)])
+        if p_value >= cfg.edge_alpha:
+            return None
+        return {
+            "from": str(window[0]),
+            "to": str(window[-1]),
+            "periods": str(window_size),
+            "loss": str(loss),
+            "noise_limit": str(limit),
+            "p_value": repr(p_value),
+            "since_ns": str(self._since_ns(agent)),
+        }
+
+    def _defund_votes(self, allocation: Allocation) -> list[Vote]:
+        """A vote for each running agent whose weight fell to zero now, naming why."""
+        votes: list[Vote] = []
+        for agent in self.agents:
+            if agent in self.paused or agent in self.defunded or self.weights.get(agent, 0.0) > 0:
+                continue
+            guard = allocation.guards.get(agent)
+            if guard is AgentGuard.ALL_LOSSES:
+                reason = "every period since its start or resume lost"
+            elif guard is not None:
+                reason = f"no history to rank ({guard}) and no exploration weight"
+            elif allocation.reason is AllocationReason.WARMUP:
+                reason = "no weight in the warm-up (cap or agents past the capital)"
+            else:
+                reason = "the Kelly allocation gives it nothing: its returns do not pay their risk"
+            start = self.since.get(agent, 0)
+            series = self.pnl[agent]
+            inputs = {
+                "allocation": str(allocation.reason),
+                "guard": str(guard) if guard is not None else "",
+                "periods": str(len(series) - 1 - start),
+                "pnl_since": str(series[-1] - series[start]) if series else "0",
+                "since_ns": str(self._since_ns(agent)),
+            }
+            self.defunded.add(agent)
+            votes.append(Vote(agent, VoteKind.DEFUND, reason, inputs))
         return votes
 
     # -- reweighting ------------------------------------------------------------
@@ -388,10 +497,11 @@ class CouncilCore:
 
     def _returns(self) -> np.ndarray[Any, np.dtype[np.float64]]:
         """Per period and agent: P&L made in the period over the budget held at its start (NaN without one)."""
-        columns = [
-            _period_returns(self.pnl[agent], [float(v) for v in self.held[agent]])
-            for agent in self.agents
-        ]
+        columns = []
+        for agent in self.agents:
+            returns = _period_returns(self.pnl[agent], [float(v) for v in self.held[agent]])
+            start = self.since.get(agent, 0)  # judged only since its start or resume
+            columns.append([math.nan] * start + returns[start:])
         return np.array(columns, dtype=np.float64).T.reshape(len(columns[0]), len(self.agents))
 
     def _reweight(self) -> Allocation:
@@ -404,16 +514,7 @@ class CouncilCore:
             )
         else:
             allocation = allocate(np.zeros((0, 0)), [], self.config.allocator, None)
-        nothing_ranked = allocation.reason is AllocationReason.DEGENERATE and not any(
-            allocation.weights.values()
-        )
-        if nothing_ranked and any(self.weights.values()):
-            # No agent's history can be ranked (flat or too short): moving every budget
-            # to cash would stop the fund on a lack of data, not on evidence. Keep the
-            # weights in force for the active agents; votes still pause bad ones.
-            self.weights = {a: w for a, w in self.weights.items() if a in active}
-        else:
-            self.weights = dict(allocation.weights)
+        self.weights = dict(allocation.weights)
         return allocation
 
     def _budgets(self) -> dict[str, Decimal]:
@@ -423,6 +524,17 @@ class CouncilCore:
             agent: (capital * Decimal(repr(self.weights.get(agent, 0.0)))).quantize(Decimal("0.01"))
             for agent in self.agents
         }
+
+
+def _loss_p_value(changes: list[float]) -> float:
+    """One-sided p-value that the mean per-period change is below zero (t-test)."""
+    count = len(changes)
+    mean = sum(changes) / count
+    variance = sum((c - mean) ** 2 for c in changes) / (count - 1)
+    if variance <= 0.0:
+        return 0.0 if mean < 0 else 1.0  # the same loss every period: no doubt
+    t_stat = mean / math.sqrt(variance / count)
+    return float(stats.t.cdf(t_stat, df=count - 1))
 
 
 def _period_returns(pnl: list[Decimal], held: list[float]) -> list[float]:

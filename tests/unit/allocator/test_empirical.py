@@ -142,14 +142,62 @@ def test_allocate_when_history_is_empty_is_warmup_with_equal_weights() -> None:
     assert allocate([], ["a"]).weights == {"a": 1.0}
 
 
-def test_allocate_when_agent_history_is_short_or_nan_holds_it_at_the_floor() -> None:
+def test_allocate_when_agent_history_is_short_or_nan_keeps_the_exploration_weight() -> None:
     returns = _returns([0.001, 0.001], 0.01, 100, seed=12)
     returns[:90, 1] = np.nan
     config = EXACT.model_copy(update={"floor": 0.02})
     result = allocate(returns, ["old", "new"], config)
     assert result.guards == {"new": AgentGuard.SHORT_HISTORY}
-    assert result.weights["new"] == 0.02
+    assert result.weights["new"] == 0.05  # the default exploration weight, above the floor
     assert np.isfinite(result.weights["old"])
+    at_floor = allocate(returns, ["old", "new"], config.model_copy(update={"explore": 0.0}))
+    assert at_floor.weights["new"] == 0.02  # never below the floor
+
+
+def test_allocate_when_flat_with_default_config_then_keeps_a_little_capital() -> None:
+    # Regression (issue 11): a flat agent got the floor, default 0.0, and could never
+    # earn its way back; its doc said it "keeps a little capital".
+    returns = _returns([0.001, 0.0], 0.01, 100, seed=12)
+    returns[:, 1] = 0.0
+    result = allocate(returns, ["trader", "flat"], AllocatorConfig(min_history=20))
+    assert result.guards == {"flat": AgentGuard.ZERO_VARIANCE}
+    assert result.weights["flat"] == AllocatorConfig().explore > 0.0
+
+
+def test_allocate_when_explorers_do_not_fit_under_kelly_then_shrunk_to_fit() -> None:
+    returns = np.zeros((30, 20))
+    result = allocate(returns, [f"a{i}" for i in range(20)], EXACT)
+    assert list(result.weights.values()) == pytest.approx([0.5 / 20] * 20)
+    assert sum(result.weights.values()) == pytest.approx(EXACT.kelly_fraction)
+
+
+def test_allocate_when_returns_within_noise_then_flat_not_all_losses() -> None:
+    returns = _returns([0.001, 0.0], 0.01, 100, seed=12)
+    returns[:, 1] = 0.0
+    returns[3, 1] = -2e-6  # a rounding-size loss
+    plain = allocate(returns, ["trader", "tiny"], EXACT)
+    assert plain.guards == {"tiny": AgentGuard.ALL_LOSSES} and plain.weights["tiny"] == 0.0
+    quiet = allocate(returns, ["trader", "tiny"], EXACT.model_copy(update={"noise": 1e-5}))
+    assert quiet.guards == {"tiny": AgentGuard.ZERO_VARIANCE}
+    assert quiet.weights["tiny"] == EXACT.explore
+
+
+def test_allocate_when_agent_drops_to_zero_then_the_turnover_limit_holds() -> None:
+    # Regression (issue 11): a guarded agent's move skipped the turnover limit, so an
+    # agent went from its share to 0 in one reweighting.
+    returns = _returns([0.001, 0.0], 0.01, 100, seed=13)
+    returns[:, 1] = -np.abs(returns[:, 1]) - 1e-4
+    config = AllocatorConfig(min_history=20, max_turnover=0.1)
+    previous = {"good": 0.25, "bad": 0.25}
+    weights = [0.25]
+    for _ in range(6):
+        result = allocate(returns, ["good", "bad"], config, previous)
+        assert result.turnover <= 0.1 + 1e-9
+        weights.append(result.weights["bad"])
+        previous = result.weights
+    assert weights[1] > 0.0  # not zero in one step
+    assert all(0.0 <= a - b <= 0.1 + 1e-9 for a, b in itertools.pairwise(weights))
+    assert weights[-1] == 0.0
 
 
 def test_allocate_when_agent_only_loses_sets_it_to_zero() -> None:
@@ -166,8 +214,8 @@ def test_allocate_when_every_agent_is_degenerate_answers_with_the_guard() -> Non
     result = allocate(returns, ["a", "b"], EXACT)
     assert result.reason is AllocationReason.DEGENERATE
     assert result.guards == {"a": AgentGuard.SHORT_HISTORY, "b": AgentGuard.ZERO_VARIANCE}
-    assert result.weights == {"a": 0.0, "b": 0.0}
-    assert result.cash == 1.0
+    assert result.weights == {"a": EXACT.explore, "b": EXACT.explore}
+    assert result.cash == pytest.approx(1.0 - 2 * EXACT.explore)
 
 
 def test_allocate_when_agents_outnumber_periods_gives_finite_bounded_weights() -> None:
@@ -274,8 +322,10 @@ def test_allocate_on_any_input_gives_finite_weights_within_bounds_and_no_leverag
     result = allocate(returns, names, config, previous)
     values = np.array([result.weights[name] for name in names])
     assert np.all(np.isfinite(values))
-    for value in values:
-        assert value == 0.0 or config.floor - 1e-9 <= value <= config.cap + 1e-9
+    for name, value in zip(names, values, strict=True):
+        assert -1e-12 <= value <= config.cap + 1e-9
+        if name not in result.guards:  # a guarded agent may be on its way to 0 or to explore
+            assert config.floor - 1e-9 <= value
     assert values.sum() <= 1.0 + 1e-9
     assert 0.0 <= result.cash <= 1.0
     assert np.isfinite(result.growth)

@@ -87,7 +87,7 @@ def test_votes_when_negative_edge_over_window_then_paused_with_inputs() -> None:
     core = council(edge_window=3, max_drawdown=D("0.9"))
     core.on_time(0, {"a": D(100), "b": D(100), "c": D(100)}, BUDGETS)
     votes = []
-    for t, value in enumerate(("99", "98", "97", "96"), start=1):
+    for t, value in enumerate(("40", "-20", "-80", "-140"), start=1):  # 60 a period
         decision = core.on_time(t * H, {"a": D(value), "b": D(100), "c": D(100)}, BUDGETS)
         assert decision is not None
         votes.extend(decision.votes)
