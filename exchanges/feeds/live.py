@@ -7,7 +7,11 @@ For every (venue, symbol) the feed runs one task per channel:
 - ``ticker``: best bid/ask -> ``TopOfBook``; mark/index price -> ``MarkEvent``;
 - ``funding`` (contracts only): funding forecast -> ``MarkEvent``; when the next
   funding time rolls over, the settled rate is read back from the venue's
-  funding history -> ``FundingEvent`` (never guessed from the forecast).
+  funding history -> ``FundingEvent`` (never guessed from the forecast);
+- ``liquidations`` (contracts only): the venue's public forced orders ->
+  ``Liquidation(source="recorded")`` (``exchanges.feeds.liquidations`` reads each
+  venue's documented message; each identical event once). A venue ccxt offers no
+  liquidation method for is skipped with a warning, like any unsupported channel.
 
 A channel uses ccxt.pro ``watch_*`` where the exchange object declares it
 (``exchange.has["watchOrderBook"]``…) and otherwise polls ``fetch_*`` at a set
@@ -51,6 +55,7 @@ from core.events import (
     FundingEvent,
     GapEvent,
     Level,
+    Liquidation,
     MarketEvent,
     MarkEvent,
     TopOfBook,
@@ -58,10 +63,12 @@ from core.events import (
 )
 from core.money import decimal_from_float
 from exchanges.ccxt_errors import CallKind, ErrorContext, Redactor, map_ccxt_error
+from exchanges.feeds.liquidations import ccxt_liquidation_events
 
 log = logging.getLogger(__name__)
 
-Channel = Literal["book", "trades", "ticker", "funding"]
+Channel = Literal["book", "trades", "ticker", "funding", "liquidations"]
+_CONTRACT_ONLY: tuple[Channel, ...] = ("funding", "liquidations")
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -110,7 +117,7 @@ def ccxt_exchange_factory(prefer_watch: bool = True) -> ExchangeFactory:
 class LiveFeedConfig(ConfigModel):
     """Settings of a ``LiveFeed``."""
 
-    channels: tuple[Channel, ...] = ("book", "trades", "ticker", "funding")
+    channels: tuple[Channel, ...] = ("book", "trades", "ticker", "funding", "liquidations")
     prefer_watch: bool = True
     poll_interval_s: float = Field(default=1.0, gt=0)
     funding_poll_interval_s: float = Field(default=30.0, gt=0)
@@ -303,6 +310,12 @@ _METHODS: dict[Channel, tuple[str, str, str, str]] = {
     "trades": ("watchTrades", "watch_trades", "fetchTrades", "fetch_trades"),
     "ticker": ("watchTicker", "watch_ticker", "fetchTicker", "fetch_ticker"),
     "funding": ("watchFundingRate", "watch_funding_rate", "fetchFundingRate", "fetch_funding_rate"),
+    "liquidations": (
+        "watchLiquidations",
+        "watch_liquidations",
+        "fetchLiquidations",
+        "fetch_liquidations",
+    ),
 }
 
 
@@ -337,6 +350,8 @@ class _Stream:
         self.seen_ids: deque[str] = deque(maxlen=cfg.seen_trade_ids)
         self.seen_set: set[str] = set()
         self.last_trade_ms: int | None = None
+        self.seen_liquidations: deque[Liquidation] = deque(maxlen=cfg.seen_trade_ids)
+        self.seen_liquidation_set: set[Liquidation] = set()
         self.funding = _FundingState()
 
     @property
@@ -381,6 +396,8 @@ class _Stream:
             return ticker_events(self.venue, self.symbol, _mapping(payload, self.name), now_ns=now)
         if self.channel == "trades":
             return self._new_trades(payload, now, emit=not first_poll or cfg.trades_backfill)
+        if self.channel == "liquidations":
+            return self._new_liquidations(payload, now, emit=not first_poll or cfg.trades_backfill)
         return await self._funding_events(_mapping(payload, self.name), now)
 
     def _new_trades(self, payload: Any, now: int, *, emit: bool) -> list[MarketEvent]:
@@ -410,6 +427,29 @@ class _Stream:
                 self.feed.stats.trades_without_side += 1
                 continue
             events.append(tick)
+        return events
+
+    def _new_liquidations(self, payload: Any, now: int, *, emit: bool) -> list[MarketEvent]:
+        """Convert, and drop any event already delivered (identical in every field).
+
+        When watching, ccxt's cache of parsed liquidations is read as well: ccxt.pro
+        resolves a watch with the message that arrived, and one that arrives before
+        the next ``watch_liquidations`` call reaches only that cache.
+        """
+        events: list[MarketEvent] = []
+        cached = getattr(self.exchange, "liquidations", None) if self.watching else None
+        if isinstance(cached, Sequence) and isinstance(payload, Sequence):
+            payload = [*payload, *(x for x in cached if isinstance(x, Mapping))]
+        converted = ccxt_liquidation_events(self.venue, self.symbol, payload, now_ns=now)
+        for event in sorted(converted, key=lambda e: e.ts_ns):
+            if event in self.seen_liquidation_set:
+                continue
+            if len(self.seen_liquidations) == self.seen_liquidations.maxlen:
+                self.seen_liquidation_set.discard(self.seen_liquidations[0])
+            self.seen_liquidations.append(event)
+            self.seen_liquidation_set.add(event)
+            if emit:
+                events.append(event)
         return events
 
     async def _funding_events(self, rate: Mapping[str, Any], now: int) -> list[MarketEvent]:
@@ -568,7 +608,7 @@ class LiveFeed:
             if market is None:
                 raise UnknownSymbol(symbol, venue)
             for channel in self.config.channels:
-                if channel == "funding" and not market.get("contract"):
+                if channel in _CONTRACT_ONLY and not market.get("contract"):
                     continue
                 try:
                     streams.append(_Stream(self, exchange, venue, symbol, channel))
