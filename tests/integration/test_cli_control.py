@@ -42,7 +42,8 @@ def test_cli_when_system_runs_then_doctor_checks_it_kill_trips_reset_reopens_rep
 ) -> None:
     _, gateway = start_system(tmp_path)
     try:
-        assert gateway.submit(resting_intent("agent0", 1)).order is not None
+        resting = resting_intent("agent0", 1)
+        assert gateway.submit(resting).order is not None
         checks = _checks(gateway)
         assert checks["breaker CLOSED"].status == "pass"
         assert checks["positions reconciled"].status == "pass", checks["positions reconciled"]
@@ -53,15 +54,18 @@ def test_cli_when_system_runs_then_doctor_checks_it_kill_trips_reset_reopens_rep
         assert versions.status == "pass" and "unknown" not in versions.reason
 
         killed = breaker_action(gateway, "kill", "ops", "test kill")
-        assert killed["before"] == "closed" and killed["after"] in ("draining", "open")
+        # The resting order is still in flight, so the kill drains first.
+        assert (killed["before"], killed["after"]) == ("closed", "draining")
         assert _checks(gateway)["breaker CLOSED"].status == "fail"
-        for _ in range(50):  # DRAINING -> OPEN once the resting order is canceled or on a tick
+        gateway.cancel("agent0", resting.intent_id)  # cancels pass while draining
+        for _ in range(100):  # nothing in flight any more: DRAINING -> OPEN on a poll
             gateway.poll()
             if gateway.status()["breaker"] == "open":
                 break
-        if gateway.status()["breaker"] == "open":
-            reset = breaker_action(gateway, "reset", "ops", "test reset")
-            assert reset["before"] == "open" and reset["after"] != "open"
+            time.sleep(0.05)
+        assert gateway.status()["breaker"] == "open"
+        reset = breaker_action(gateway, "reset", "ops", "test reset")
+        assert (reset["before"], reset["after"]) == ("open", "half_open")
 
         decision = {  # the shape of council.core's log_payload
             "ts_ns": 5,
@@ -74,9 +78,11 @@ def test_cli_when_system_runs_then_doctor_checks_it_kill_trips_reset_reopens_rep
     finally:
         stop_system()
     report = _report_when_unlocked(tmp_path / "audit.duckdb")
-    assert report["breaker"] in ("draining", "open", "half_open", "closed")
+    assert report["breaker"] == "half_open"
     assert [d["reason"] for d in report["council"]] == ["test"]
     assert report["council"][0]["budgets"] == {"agent0": "500"}
-    weights = report["weights"]
-    assert weights[-1]["weights"]["agent0"] > weights[0]["weights"]["agent0"] or len(weights) >= 2
+    # Four agents start with equal budgets; the council's decision cut agent0 to 500 of them.
+    first, last = (w["weights"] for w in report["weights"])
+    assert first == {f"agent{i}": 0.25 for i in range(4)}
+    assert last["agent0"] < 1e-6 and last["agent1"] == last["agent2"] == last["agent3"] > 0.33
     json.dumps(report, default=str)
