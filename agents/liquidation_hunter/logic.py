@@ -5,21 +5,34 @@ time, the newest feed time, the forced liquidations, public trades and bars
 since the previous call, the position and open orders *as the gateway reports
 them*, and the breaker state.
 
-Detection (per side). A long-liquidation cascade is the sell-side forced
-notional within ``cascade_window_ns`` reaching the three thresholds of the
-config (absolute, against traded notional, against the bid depth at the
-touch); a short squeeze is the same on the buy side against the ask depth.
-A detected side is latched until its window notional falls back below
-``min_cascade_notional``, so one cascade is counted and traded once.
+Detection (per side, ``detector.py``). A long-liquidation cascade is the sell-side
+forced flow within ``cascade_window_ns`` reaching its thresholds (absolute, against
+traded notional, against the bid depth at the touch; a Binance snapshot stream is a
+lower bound, one print per one-second slot), the mid falling ``min_move_sigma`` of
+its expected move over the window, and open interest falling where the feed carries
+it; a short squeeze is the mirror on the buy side. A detected side is latched until
+its flow falls back below ``min_cascade_notional``, so one cascade is counted once.
 
-Trading. After a long-liquidation cascade the hunter rests a post-only buy
-``entry_offset_bps`` below the bid (a short squeeze: a sell above the ask),
-rounded away from the market to the tick, sized to the lot and the per-symbol
-cap. Once a position exists it rests a reduce-only post-only take-profit and
-watches a hard stop and a time stop, both sent as reduce-only market orders.
-Exits never exceed the position, so they cannot open the other side; no entry
-is made while a position or an entry is open, during the cooldown after a
-round trip, or on a thin book.
+Liquidations counted. Only the hunter's own market; each one once (a print identical
+in time, side, price, amount and source to one in the window is a repeat and is
+dropped); and once a recorded print has arrived, the model's prints are dropped
+(recorded prints are the truth: the paper venue switches its model off then too).
+
+Trading: a fade, but not blindly. What is published on crypto liquidation cascades
+describes both an overshoot that reverts and, in trending markets, continuation; we
+found no peer-reviewed measurement we could check, and the one cascade the embedded
+data gave on main was followed by +52 bp in its own direction. So the hunter does
+not sell into a squeeze or buy into a crash while it runs. After a detection it waits
+for exhaustion: no forced order of that side for ``exhaustion_ns`` and the mid back
+``confirm_retrace`` of the cascade's move from its extreme, within
+``confirm_window_ns``. Then it rests a post-only buy ``entry_offset_bps`` below the
+bid (after a squeeze: a sell above the ask), rounded away from the market to the
+tick, sized to the lot and the per-symbol cap. A cascade the price keeps running
+after is not traded; ``Cascade.outcome`` says what happened to each. Once a
+position exists it rests a reduce-only post-only take-profit and watches a hard stop
+and a time stop, both sent as reduce-only market orders. Exits never exceed the
+position, so they cannot open the other side; no entry is made while a position or
+an entry is open, during the cooldown after a round trip, or on a thin book.
 
 Bad snapshots. When the breaker is not CLOSED every open order is cancelled
 and nothing is placed. When the feed is stale or the book is missing,
@@ -35,151 +48,51 @@ placed at event ``ts_ns``. Re-deciding the same event gives the same ids.
 from __future__ import annotations
 
 from decimal import Decimal
-from enum import StrEnum
-from typing import Literal
-
-from pydantic import ConfigDict
 
 from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.liquidation_hunter.config import LiquidationHunterConfig
-from core.events import Bar, Liquidation, TradeTick
-from core.models import Frozen, OrderType, Side, TimeInForce
-from core.money import ZERO, Dec, quantize_to_step
+from agents.liquidation_hunter.detector import LiquidatedSide, Print, Reading, describe, read
+from agents.liquidation_hunter.state import (
+    ActiveTrade,
+    Armed,
+    Cascade,
+    Closest,
+    ExitReason,
+    HoldReason,
+    HunterSnapshot,
+    HunterState,
+    OpenOrderView,
+    PendingEntry,
+    Tally,
+    initial_state,
+    intent_id_for,
+)
+from core.models import OrderType, Side, TimeInForce
+from core.money import ZERO, quantize_to_step
 from gateway.breaker import BreakerState
 from gateway.intents import OrderIntent
 
+__all__ = [
+    "ActiveTrade",
+    "Cascade",
+    "ExitReason",
+    "HoldReason",
+    "HunterSnapshot",
+    "HunterState",
+    "OpenOrderView",
+    "PendingEntry",
+    "Tally",
+    "decide",
+    "entry_price_for",
+    "exit_prices",
+    "initial_state",
+    "intent_id_for",
+    "window_notional",
+]
+
 _BPS = Decimal(10_000)
-LiquidatedSide = Literal["buy", "sell"]
-
-# -- SNAPSHOT -----------------------------------------------------------------
-
-
-class OpenOrderView(Frozen):
-    """One of the agent's open orders, as the gateway reports it."""
-
-    intent_id: str
-    side: Side
-    price: Dec | None
-    remaining: Dec
-    reduce_only: bool = False
-
-
-class HunterSnapshot(Frozen):
-    """What the agent knows at ``ts_ns``; book values may be bad (NaN, crossed): decide checks."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=True)
-
-    ts_ns: int
-    best_bid: Decimal | None
-    bid_size: Decimal | None = None
-    best_ask: Decimal | None
-    ask_size: Decimal | None = None
-    feed_ts_ns: int | None  # time of the newest market data the feed delivered
-    position: Dec = ZERO  # signed base amount
-    entry_price: Dec | None = None  # the position's average entry, when the gateway knows it
-    open_orders: tuple[OpenOrderView, ...] = ()
-    breaker: BreakerState = BreakerState.CLOSED
-    liquidations: tuple[Liquidation, ...] = ()  # since the previous call, oldest first
-    trades: tuple[TradeTick, ...] = ()
-    bars: tuple[Bar, ...] = ()
-
-
-# -- STATE --------------------------------------------------------------------
-
-
-class HoldReason(StrEnum):
-    """Why no entry may be placed on this snapshot."""
-
-    BREAKER = "breaker_not_closed"
-    STALE_FEED = "stale_feed"
-    NO_BOOK = "no_book"
-    BAD_PRICE = "bad_price"
-    CROSSED_BOOK = "crossed_book"
-
-
-class ExitReason(StrEnum):
-    TAKE_PROFIT = "take_profit"
-    STOP = "stop"
-    TIME = "time"
-
-
-class Cascade(Frozen):
-    """A detected cascade: ``side`` is the liquidation orders' side."""
-
-    detected_ns: int
-    side: LiquidatedSide
-    notional: Dec
-    mid: Dec
-
-
-class PendingEntry(Frozen):
-    """An entry order placed after ``cascade`` and not yet (fully) filled."""
-
-    cascade_ns: int
-    intent_id: str
-    side: Side
-    price: Dec
-    placed_ns: int
-
-
-class ActiveTrade(Frozen):
-    """A position the hunter holds; ``side`` is the entry's side (BUY: long)."""
-
-    cascade_ns: int
-    side: Side
-    entry_price: Dec
-    opened_ns: int
-    exit_reason: ExitReason | None = None
-    last_exit_ns: int | None = None
-
-
-class Tally(Frozen):
-    """Counters of what the hunter did, for metrics and the backtest report."""
-
-    cascades_long_liquidations: int = 0
-    cascades_short_liquidations: int = 0
-    entries_placed: int = 0
-    trades_opened: int = 0
-    exits: tuple[tuple[ExitReason, int], ...] = (
-        (ExitReason.TAKE_PROFIT, 0),
-        (ExitReason.STOP, 0),
-        (ExitReason.TIME, 0),
-    )
-
-    def with_exit(self, reason: ExitReason) -> Tally:
-        exits = tuple((r, n + 1 if r is reason else n) for r, n in self.exits)
-        return self.model_copy(update={"exits": exits})
-
-
-class HunterState(Frozen):
-    """Everything ``decide`` carries from one call to the next."""
-
-    liquidations: tuple[tuple[int, LiquidatedSide, Dec], ...] = ()  # (ts_ns, side, notional)
-    traded: tuple[tuple[int, Dec], ...] = ()  # (ts_ns, notional)
-    latched: tuple[LiquidatedSide, ...] = ()
-    cascades: tuple[Cascade, ...] = ()  # every detection, oldest first
-    pending: PendingEntry | None = None
-    trade: ActiveTrade | None = None
-    cooldown_until_ns: int | None = None
-    last_ts_ns: int | None = None
-    hold: HoldReason | None = None
-    tally: Tally = Tally()
-
-
-def initial_state() -> HunterState:
-    """Return the empty state of a fresh (or restarted) agent."""
-    return HunterState()
-
-
-def intent_id_for(cascade_ns: int, side: Side, leg: str, ts_ns: int | None = None) -> str:
-    """Return the intent id of ``leg`` of the trade that cascade ``cascade_ns`` started.
-
-    ``side`` is the entry's side; exit legs add the time of the event that placed them.
-    """
-    direction = "long" if side is Side.BUY else "short"
-    base = f"lh-{cascade_ns}-{direction}-{leg}"
-    return base if ts_ns is None else f"{base}-{ts_ns}"
-
+_NS_PER_S = 1_000_000_000
+_NS_PER_MIN = 60 * _NS_PER_S
 
 # -- DECIDE -------------------------------------------------------------------
 
@@ -207,10 +120,11 @@ def decide(
             CancelOrder(intent_id=o.intent_id) for o in snapshot.open_orders if not o.reduce_only
         )
         return state.model_copy(update={"pending": None}), cancels
+    state = _observe_mid(state, snapshot.ts_ns, mid, config)
     state = _detect(state, snapshot, config, mid)
     if state.trade is not None:
         return _manage_trade(state, snapshot, config, mid)
-    return _manage_entry(state, snapshot, config)
+    return _manage_entry(state, snapshot, config, mid)
 
 
 # -- OBSERVING ----------------------------------------------------------------
@@ -219,14 +133,38 @@ def decide(
 def _observe(
     state: HunterState, snapshot: HunterSnapshot, config: LiquidationHunterConfig
 ) -> HunterState:
-    """Fold the new liquidations and traded notional into the windows; drop what expired."""
+    """Fold the new liquidations, traded notional and open interest in; drop what expired.
+
+    Each liquidation counts once (an identical one in the window is a repeat), and
+    after the first recorded print the model's prints are dropped (recorded is truth).
+    """
     now = snapshot.ts_ns
-    liquidations = list(state.liquidations)
+    start = now - config.cascade_window_ns
+    prints = [p for p in state.prints if p.ts_ns > start]
+    known = set(prints)
+    recorded_seen = state.recorded_seen
+    counted, repeats, model_dropped = 0, 0, 0
     for event in snapshot.liquidations:
-        if event.venue == config.venue and event.symbol == config.symbol:
-            notional = event.price * event.amount
-            if notional.is_finite() and notional > 0:
-                liquidations.append((event.ts_ns, event.side, notional))
+        if event.venue != config.venue or event.symbol != config.symbol:
+            continue
+        if event.source == "recorded" and not recorded_seen:
+            recorded_seen = True
+            prints = [p for p in prints if p.source == "recorded"]
+            known = set(prints)
+        if event.source == "model" and recorded_seen:
+            model_dropped += 1
+            continue
+        if not (event.price.is_finite() and event.amount.is_finite()):
+            continue
+        if event.price <= 0 or event.amount <= 0 or event.ts_ns <= start:
+            continue
+        entry = Print.of(event)
+        if entry in known:
+            repeats += 1
+            continue
+        known.add(entry)
+        prints.append(entry)
+        counted += 1
     traded = list(state.traded)
     for trade in snapshot.trades:
         if trade.venue == config.venue and trade.symbol == config.symbol:
@@ -234,15 +172,55 @@ def _observe(
     for bar in snapshot.bars:
         if bar.venue == config.venue and bar.symbol == config.symbol:
             traded.append((bar.ts_ns, bar.close * bar.volume))
-    liquidation_start = now - config.cascade_window_ns
     volume_start = now - config.volume_window_ns
+    oi = [e for e in state.open_interest if e[0] > start]
+    value, oi_ts = snapshot.open_interest, snapshot.open_interest_ts_ns
+    if value is not None and value.is_finite() and value > 0 and oi_ts is not None:
+        if oi_ts > start and (not oi or oi_ts > oi[-1][0]):
+            if oi and oi[-1][0] // _NS_PER_S == oi_ts // _NS_PER_S:
+                oi[-1] = (oi_ts, value)  # one a second: the latest of the second
+            else:
+                oi.append((oi_ts, value))
+    tally = state.tally
+    if counted or repeats or model_dropped:
+        tally = tally.model_copy(
+            update={
+                "liquidations_counted": tally.liquidations_counted + counted,
+                "repeats_dropped": tally.repeats_dropped + repeats,
+                "model_dropped": tally.model_dropped + model_dropped,
+            }
+        )
+    prints.sort(key=lambda p: p.ts_ns)
     return state.model_copy(
         update={
-            "liquidations": tuple(e for e in liquidations if e[0] > liquidation_start),
+            "prints": tuple(prints),
+            "recorded_seen": recorded_seen,
             "traded": tuple(e for e in traded if e[0] > volume_start and e[1].is_finite()),
+            "open_interest": tuple(oi),
             "last_ts_ns": now,
+            "tally": tally,
         }
     )
+
+
+def _observe_mid(
+    state: HunterState, now: int, mid: Decimal, config: LiquidationHunterConfig
+) -> HunterState:
+    """Keep one mid a second over the cascade window and one a minute over the vol window."""
+    start = now - config.cascade_window_ns
+    window = [e for e in state.window_mids if e[0] > start]
+    if window and window[-1][0] // _NS_PER_S == now // _NS_PER_S:
+        window[-1] = (now, mid)
+    else:
+        window.append((now, mid))
+    minute = now // _NS_PER_MIN
+    first_minute = (now - config.vol_window_ns) // _NS_PER_MIN
+    minutes = [e for e in state.minute_mids if e[0] >= first_minute]
+    if minutes and minutes[-1][0] == minute:
+        minutes[-1] = (minute, float(mid))
+    else:
+        minutes.append((minute, float(mid)))
+    return state.model_copy(update={"window_mids": tuple(window), "minute_mids": tuple(minutes)})
 
 
 def _track_position(
@@ -315,18 +293,35 @@ def _hold_reason(snapshot: HunterSnapshot, config: LiquidationHunterConfig) -> H
 
 
 def window_notional(state: HunterState, side: LiquidatedSide) -> Decimal:
-    """Return the liquidated notional of ``side`` inside the current cascade window."""
-    return sum((n for _, s, n in state.liquidations if s == side), ZERO)
+    """Return the liquidated notional of ``side`` summed over the window (every print)."""
+    return sum((p.notional for p in state.prints if p.side == side), ZERO)
 
 
-def _is_cascade(
-    notional: Decimal, traded: Decimal, depth: Decimal | None, config: LiquidationHunterConfig
-) -> bool:
-    if notional <= 0 or notional < config.min_cascade_notional:
-        return False
-    if notional < config.min_volume_ratio * traded:
-        return False
-    return depth is None or notional >= config.min_depth_ratio * depth
+def read_side(
+    state: HunterState,
+    snapshot: HunterSnapshot,
+    config: LiquidationHunterConfig,
+    mid: Decimal,
+    side: LiquidatedSide,
+) -> Reading:
+    """Return the detector's reading of ``side`` on this snapshot."""
+    assert snapshot.best_bid is not None and snapshot.best_ask is not None  # _check_book
+    if side == "sell":
+        depth = None if snapshot.bid_size is None else snapshot.bid_size * snapshot.best_bid
+    else:
+        depth = None if snapshot.ask_size is None else snapshot.ask_size * snapshot.best_ask
+    traded = sum((n for _, n in state.traded), ZERO)
+    return read(
+        side,
+        state.prints,
+        traded,
+        depth,
+        state.window_mids,
+        state.minute_mids,
+        state.open_interest,
+        mid,
+        config,
+    )
 
 
 def _detect(
@@ -335,38 +330,92 @@ def _detect(
     config: LiquidationHunterConfig,
     mid: Decimal,
 ) -> HunterState:
-    """Latch and record each side whose window notional makes a cascade; unlatch faded sides."""
-    traded = sum((n for _, n in state.traded), ZERO)
-    assert snapshot.best_bid is not None and snapshot.best_ask is not None  # _check_book
-    depth_at: dict[LiquidatedSide, Decimal | None] = {
-        "sell": None if snapshot.bid_size is None else snapshot.bid_size * snapshot.best_bid,
-        "buy": None if snapshot.ask_size is None else snapshot.ask_size * snapshot.best_ask,
-    }
+    """Latch and record each side that reads as a cascade; unlatch faded sides; arm a fade."""
     latched = list(state.latched)
     cascades = list(state.cascades)
     tally = state.tally
+    closest = state.closest
+    armed = state.armed
     for side in ("sell", "buy"):
-        notional = window_notional(state, side)
+        has_prints = any(p.side == side for p in state.prints)
         if side in latched:
-            if notional < config.min_cascade_notional:
+            if window_notional(state, side) < config.min_cascade_notional:
                 latched.remove(side)
             continue
-        if _is_cascade(notional, traded, depth_at[side], config):
-            latched.append(side)
-            cascades.append(
-                Cascade(detected_ns=snapshot.ts_ns, side=side, notional=notional, mid=mid)
-            )
-            if side == "sell":
-                tally = tally.model_copy(
-                    update={"cascades_long_liquidations": tally.cascades_long_liquidations + 1}
-                )
-            else:
-                tally = tally.model_copy(
-                    update={"cascades_short_liquidations": tally.cascades_short_liquidations + 1}
-                )
+        if not has_prints:
+            continue
+        reading = read_side(state, snapshot, config, mid, side)
+        if not reading.is_cascade:
+            ratio = float(reading.flow.notional / reading.flow_needed) if reading.flow_needed else 0
+            if closest is None or ratio > closest.ratio:
+                failed = ", ".join(reading.failed)
+                closest = Closest(ratio=ratio, line=f"{describe(reading, config)} [{failed}]")
+            continue
+        latched.append(side)
+        cascade = Cascade(
+            detected_ns=snapshot.ts_ns,
+            side=side,
+            notional=reading.flow.notional,
+            mid=mid,
+            lower_bound=reading.flow.lower_bound,
+            slots=reading.flow.slots,
+            move_bps=reading.move_bps,
+            move_sigma=reading.move_sigma,
+            oi_drop_bps=reading.oi_drop_bps,
+        )
+        busy = _busy(state, armed)
+        if busy is not None:
+            cascade = cascade.model_copy(update={"outcome": f"not traded: {busy}"})
+        else:
+            armed = _arm(state, cascade, snapshot.ts_ns, mid, config)
+        cascades.append(cascade)
+        field = "cascades_long_liquidations" if side == "sell" else "cascades_short_liquidations"
+        tally = tally.model_copy(update={field: getattr(tally, field) + 1})
     return state.model_copy(
-        update={"latched": tuple(latched), "cascades": tuple(cascades), "tally": tally}
+        update={
+            "latched": tuple(latched),
+            "cascades": tuple(cascades),
+            "tally": tally,
+            "closest": closest,
+            "armed": armed,
+        }
     )
+
+
+def _busy(state: HunterState, armed: Armed | None) -> str | None:
+    if state.trade is not None:
+        return "a position is open"
+    if state.pending is not None:
+        return "an entry is open"
+    if armed is not None:
+        return "waiting on an earlier cascade"
+    return None
+
+
+def _arm(
+    state: HunterState, cascade: Cascade, now: int, mid: Decimal, config: LiquidationHunterConfig
+) -> Armed:
+    mids = [m for _, m in state.window_mids] or [mid]
+    start = max(mids) if cascade.side == "sell" else min(mids)
+    last = max((p.ts_ns for p in state.prints if p.side == cascade.side), default=now)
+    return Armed(
+        cascade_ns=cascade.detected_ns,
+        side=cascade.side,
+        start=start,
+        extreme=mid,
+        last_print_ns=last,
+        deadline_ns=now + config.confirm_window_ns,
+    )
+
+
+def _with_outcome(state: HunterState, cascade_ns: int, outcome: str) -> HunterState:
+    cascades = tuple(
+        c.model_copy(update={"outcome": outcome})
+        if c.detected_ns == cascade_ns and c.outcome is None
+        else c
+        for c in state.cascades
+    )
+    return state.model_copy(update={"cascades": cascades})
 
 
 # -- ENTRY --------------------------------------------------------------------
@@ -382,10 +431,40 @@ def entry_price_for(
     return quantize_to_step(ask * (1 + offset), config.price_tick, "up")
 
 
+def _confirm(
+    armed: Armed, now: int, mid: Decimal, state: HunterState, config: LiquidationHunterConfig
+) -> tuple[Armed, str | None, bool]:
+    """Follow an armed cascade; return it updated, an outcome if it ends, and whether to enter."""
+    falling = armed.side == "sell"
+    extreme = min(armed.extreme, mid) if falling else max(armed.extreme, mid)
+    last = max((p.ts_ns for p in state.prints if p.side == armed.side), default=armed.last_print_ns)
+    armed = armed.model_copy(
+        update={"extreme": extreme, "last_print_ns": max(last, armed.last_print_ns)}
+    )
+    move = armed.start - extreme if falling else extreme - armed.start
+    back = mid - extreme if falling else extreme - mid
+    retrace = back / move if move > 0 else ZERO
+    quiet_ns = now - armed.last_print_ns
+    if quiet_ns >= config.exhaustion_ns and retrace >= config.confirm_retrace:
+        return armed, f"retrace {float(retrace):.2f}, quiet {quiet_ns / _NS_PER_S:.0f} s", True
+    if now >= armed.deadline_ns:
+        minutes = config.confirm_window_ns / _NS_PER_MIN
+        return (
+            armed,
+            (
+                f"not traded: not exhausted within {minutes:g} min (move {float(move):g}, "
+                f"retrace {float(retrace):.2f} < {config.confirm_retrace}, "
+                f"quiet {quiet_ns / _NS_PER_S:.0f} s)"
+            ),
+            False,
+        )
+    return armed, None, False
+
+
 def _manage_entry(
-    state: HunterState, snapshot: HunterSnapshot, config: LiquidationHunterConfig
+    state: HunterState, snapshot: HunterSnapshot, config: LiquidationHunterConfig, mid: Decimal
 ) -> tuple[HunterState, tuple[Action, ...]]:
-    """Expire a stale entry, or place one after a fresh cascade when every gate is open."""
+    """Expire a stale entry, or place the fade of an armed cascade once it is exhausted."""
     now = snapshot.ts_ns
     actions: list[Action] = []
     pending = state.pending
@@ -398,31 +477,47 @@ def _manage_entry(
         return state.model_copy(update={"pending": None}), tuple(actions)
     # Orders this state does not know (a restart): cancel rather than guess their purpose.
     actions.extend(CancelOrder(intent_id=o.intent_id) for o in open_entries)
-    cascade = state.cascades[-1] if state.cascades else None
-    if cascade is None or cascade.detected_ns != now:
+    armed = state.armed
+    if armed is None:
         return state, tuple(actions)
-    if state.cooldown_until_ns is not None and now < state.cooldown_until_ns:
-        return state, tuple(actions)
+    armed, outcome, enter = _confirm(armed, now, mid, state, config)
+    if not enter:
+        if outcome is not None:
+            state = _with_outcome(state, armed.cascade_ns, outcome)
+            return state.model_copy(update={"armed": None}), tuple(actions)
+        return state.model_copy(update={"armed": armed}), tuple(actions)
+    state = state.model_copy(update={"armed": None})
+    skip = _entry_gate(state, snapshot, config, now)
+    if skip is not None:
+        return _with_outcome(state, armed.cascade_ns, f"not traded: {skip}"), tuple(actions)
     bid, ask = snapshot.best_bid, snapshot.best_ask
     assert bid is not None and ask is not None  # decide checked the book
-    for size in (snapshot.bid_size, snapshot.ask_size):
-        if size is None or size < config.min_top_depth:
-            return state, tuple(actions)  # a thin (or unknown) book: no entry
     room = config.max_position - abs(snapshot.position)
     amount = quantize_to_step(min(config.order_size, room), config.amount_step, "down")
-    if amount <= 0:
-        return state, tuple(actions)
-    side = Side.BUY if cascade.side == "sell" else Side.SELL
+    side = Side.BUY if armed.side == "sell" else Side.SELL
     price = entry_price_for(side, bid, ask, config)
-    if price <= 0:
-        return state, tuple(actions)
-    intent_id = intent_id_for(cascade.detected_ns, side, "entry")
+    if amount <= 0 or price <= 0:
+        return _with_outcome(state, armed.cascade_ns, "not traded: no room"), tuple(actions)
+    intent_id = intent_id_for(armed.cascade_ns, side, "entry")
     actions.append(PlaceOrder(intent=_limit(config, intent_id, side, amount, price, False)))
     entry = PendingEntry(
-        cascade_ns=cascade.detected_ns, intent_id=intent_id, side=side, price=price, placed_ns=now
+        cascade_ns=armed.cascade_ns, intent_id=intent_id, side=side, price=price, placed_ns=now
     )
     tally = state.tally.model_copy(update={"entries_placed": state.tally.entries_placed + 1})
-    return state.model_copy(update={"pending": entry, "tally": tally}), tuple(actions)
+    state = state.model_copy(update={"pending": entry, "tally": tally})
+    outcome = f"entered: {side.value} {amount} at {price} ({outcome})"
+    return _with_outcome(state, armed.cascade_ns, outcome), tuple(actions)
+
+
+def _entry_gate(
+    state: HunterState, snapshot: HunterSnapshot, config: LiquidationHunterConfig, now: int
+) -> str | None:
+    if state.cooldown_until_ns is not None and now < state.cooldown_until_ns:
+        return f"cooldown for {(state.cooldown_until_ns - now) / _NS_PER_S:.0f} s more"
+    for size in (snapshot.bid_size, snapshot.ask_size):
+        if size is None or size < config.min_top_depth:
+            return f"thin book (touch size {size} < {config.min_top_depth})"
+    return None
 
 
 # -- EXITS --------------------------------------------------------------------

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from agents.actions import Action
 from agents.base import AccountView, MarketView
 from agents.liquidation_hunter.config import LiquidationHunterConfig
+from agents.liquidation_hunter.explain import idle_reason
 from agents.liquidation_hunter.logic import (
     HunterSnapshot,
     HunterState,
@@ -14,7 +15,7 @@ from agents.liquidation_hunter.logic import (
     decide,
     initial_state,
 )
-from core.events import Bar, Liquidation, MarketEvent, TopOfBook, TradeTick
+from core.events import Bar, Liquidation, MarketEvent, MarkEvent, TopOfBook, TradeTick
 from core.money import ZERO
 
 
@@ -26,11 +27,11 @@ class LiquidationHunterStrategy:
         self.agent_id = config.agent_id
 
     def wants(self, event: MarketEvent) -> bool:
-        """Decide on liquidations and on news of its own market."""
+        """Decide on liquidations and on news of its own market (open interest: marks)."""
         return (event.venue, event.symbol) == (
             self.config.venue,
             self.config.symbol,
-        ) and isinstance(event, Liquidation | TopOfBook | TradeTick | Bar)
+        ) and isinstance(event, Liquidation | TopOfBook | TradeTick | Bar | MarkEvent)
 
     def initial_state(self) -> HunterState:
         return initial_state()
@@ -40,6 +41,7 @@ class LiquidationHunterStrategy:
         top = market.tops.get(key)
         bar = market.bars.get(key)
         mine = [liq for liq in market.take_liquidations() if (liq.venue, liq.symbol) == key]
+        mark = market.marks.get(key)
         return HunterSnapshot(
             ts_ns=now_ns,
             best_bid=top.bid if top else None,
@@ -63,9 +65,15 @@ class LiquidationHunterStrategy:
             liquidations=tuple(mine),
             trades=market.take_trades(key),
             bars=(bar,) if bar is not None and bar.ts_ns > now_ns - 60_000_000_000 else (),
+            open_interest=mark.open_interest if mark is not None else None,
+            open_interest_ts_ns=mark.ts_ns if mark is not None else None,
         )
 
     def decide(
         self, state: HunterState, snapshot: HunterSnapshot
     ) -> tuple[HunterState, Sequence[Action]]:
         return decide(state, snapshot, self.config)
+
+    def idle_reason(self, state: HunterState) -> str | None:
+        """Say, with its numbers, what kept the hunter from placing an entry (None once it has)."""
+        return idle_reason(state, self.config)

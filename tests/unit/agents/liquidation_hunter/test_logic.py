@@ -51,6 +51,12 @@ def make_config(**overrides: Any) -> LiquidationHunterConfig:
         "entry_ttl_ns": 300 * NS,
         "cooldown_ns": 900 * NS,
         "max_feed_age_ns": 30 * NS,
+        # The mechanics tests: flow-only detection and an entry at once (the move,
+        # open-interest and exhaustion ingredients are tested in test_detector.py).
+        "min_move_sigma": D(0),
+        "min_oi_drop_bps": D(0),
+        "exhaustion_ns": 0,
+        "confirm_retrace": D(0),
     }
     values.update(overrides)
     return LiquidationHunterConfig(**values)
@@ -198,7 +204,7 @@ def test_a_latched_side_is_counted_once_and_rearms_after_the_window_empties() ->
 def test_liquidations_of_other_symbols_are_ignored() -> None:
     other = Liquidation(T0 + NS, VENUE, "ETH/USDT:USDT", "sell", D(1000), D(1000), "model")
     state, _ = run([snap(T0, bars=(bar(T0, 500_000),)), snap(T0 + NS, liquidations=(other,))])
-    assert state.liquidations == () and state.cascades == ()
+    assert state.prints == () and state.cascades == ()
 
 
 # -- ENTRY --------------------------------------------------------------------
