@@ -43,7 +43,7 @@ ORDER_PATH_POINTS: Final = (
     "after_wal_append",
     "before_send",
     "after_send",
-    "after_ack_before_wal",
+    "after_result_logged",
     "mid_fill",
 )
 """The crash points a ``mid-order`` kill of the gateway arms (one, chosen by the seed)."""

@@ -21,7 +21,7 @@ POINTS: Final = (
     "after_wal_append",
     "before_send",
     "after_send",
-    "after_ack_before_wal",
+    "after_result_logged",
     "mid_fill",
     "mid_cancel",
     "mid_breaker_transition",

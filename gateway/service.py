@@ -422,8 +422,7 @@ class GatewayService:
             self.stats.sends += len(sends)
             self._metrics.sent += len(sends)
             answers = await self._outbox(sends[0].venue, venue).create([s.request for s in sends])
-            self.crash.reach("after_send")
-            self.crash.reach("after_ack_before_wal")
+            self.crash.reach("after_send")  # the venue has the order; no answer logged
             records: list[WalRecord] = []
             for send, answer in zip(sends, answers, strict=True):
                 cid = send.client_order_id
@@ -442,7 +441,8 @@ class GatewayService:
                         overtaken.append(send)
                         continue
                 records.extend(decision.records)
-            self._log(records)
+            # The answers durable, not applied, the callers not answered: a state of its own.
+            self._log(records, crash_point="after_result_logged")
         finally:
             self._in_flight.difference_update(cids)
         for send in overtaken:

@@ -13,7 +13,9 @@ from core.events import TradeTick
 from core.models import OrderType, Side
 from gateway.breaker import BreakerState
 from gateway.crashpoints import POINTS
+from gateway.crashpoints import SimulatedCrash as PointCrash
 from gateway.orders import OrderState
+from gateway.wal import RecordType, Wal
 from tests.sim.checks import check_world
 from tests.sim.faults import FaultRates
 from tests.sim.support import (
@@ -265,7 +267,7 @@ SUBMIT_POINTS = (
     "after_wal_append",
     "before_send",
     "after_send",
-    "after_ack_before_wal",
+    "after_result_logged",
 )
 
 
@@ -280,6 +282,37 @@ async def _crash_during_submit(world: World, point: str) -> None:
     assert len(venue_orders(world, intent.client_order_id)) <= 1
     again = await world.service.submit(intent)
     assert again.duplicate or venue_orders(world, intent.client_order_id) == []
+
+
+def test_sim_when_submit_crashes_at_each_point_then_each_leaves_its_own_durable_state() -> None:
+    """What survives each submit crash point: the INTENT, the venue's order, the RESULT."""
+
+    async def state_at(point: str) -> tuple[bool, int, bool]:
+        world = await started_world()
+        intent = resting(world, f"mm-state-{point}")
+        world.arm_crash(point, 1)
+        with pytest.raises(PointCrash):
+            await world.service.submit(intent)
+        cid = intent.client_order_id
+        logged = {
+            r.type
+            for r in Wal("probe", disk=world.disk).replay()
+            if r.payload.get("client_order_id") == cid
+        }
+        at_venue = len(venue_orders(world, cid))
+        return RecordType.INTENT in logged, at_venue, RecordType.RESULT in logged
+
+    async def scenario() -> None:
+        states = {point: await state_at(point) for point in SUBMIT_POINTS}
+        assert states == {
+            "before_wal_append": (False, 0, False),
+            "after_wal_append": (True, 0, False),  # durable, not yet applied in memory
+            "before_send": (True, 0, False),  # applied and reserved, not yet sent
+            "after_send": (True, 1, False),
+            "after_result_logged": (True, 1, True),
+        }
+
+    run(scenario)
 
 
 async def _crash_during_fill(world: World, point: str) -> None:
