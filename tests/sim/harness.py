@@ -506,10 +506,10 @@ def _result(world: World, driver: Driver) -> SimResult:
     result.crashes = sum(world.crashes.values())
     result.crashes_by_point = dict(world.crashes)
     result.faults = dict(world.venue.counts)
+    service = getattr(world, "service", None)  # None when the first boot itself raised
     for name in _SERVICE_STATS:
-        result.service[name] = world.service_totals.get(name, 0) + getattr(
-            world.service.stats, name
-        )
+        current = getattr(service.stats, name) if service is not None else 0
+        result.service[name] = world.service_totals.get(name, 0) + current
     seen: set[tuple[str, str]] = set()
     for kind, detail in world.violations:
         if (kind, detail) not in seen:
@@ -518,7 +518,8 @@ def _result(world: World, driver: Driver) -> SimResult:
     if world.violations:
         result.failing_seeds.append(world.seed)
         result.first_failures[world.seed] = [f"{k}: {d}" for k, d in world.violations[:5]]
-    world.note(f"snapshot {world.engine.snapshot().model_dump_json()}")
+    if service is not None:
+        world.note(f"snapshot {world.engine.snapshot().model_dump_json()}")
     result.digests.append(hashlib.blake2b("\n".join(world.log).encode()).hexdigest())
     return result
 

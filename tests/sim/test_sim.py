@@ -316,3 +316,19 @@ def test_sim_when_cancel_arrives_before_submit_then_late_submit_is_refused_and_n
         assert reserved(world).get("mm", D(0)) == 0
 
     run(scenario)
+
+
+def test_run_seed_when_gateway_raises_on_its_first_boot_then_seed_fails_with_a_reason(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Before: the harness died with AttributeError (no service yet) and printed no JSON.
+    from tests.sim.world import World
+
+    def broken(self: World) -> Any:
+        raise RuntimeError("planted: the gateway cannot be built")
+
+    monkeypatch.setattr(World, "build_service", broken)
+    run = run_seed(3, SimConfig(steps=5))
+    assert run.result.failing_seeds == [3]
+    assert run.result.by_kind["error"] == 1
+    assert "planted: the gateway cannot be built" in run.result.first_failures[3][0]
