@@ -9,7 +9,8 @@ three ingredients over ``cascade_window_ns``, each in the market's own units:
 - **Price move**: the mid's move in the forced orders' direction from the window's
   extreme on the other side (its high, for long liquidations), in units of the
   volatility expected over the window: sigma of one-minute mid log returns over
-  ``vol_window_ns`` times the square root of the window in minutes. A cascade must
+  ``vol_window_ns`` before the window (the cascade's own move must not inflate it)
+  times the square root of the window in minutes. A cascade must
   move the price ``min_move_sigma`` of those (0 turns the ingredient off).
 - **Open interest**: the drop of the venue's open interest (``MarkEvent``, e.g. a
   Bybit ticker) from its window high, in basis points of it; forced orders close

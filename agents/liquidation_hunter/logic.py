@@ -311,13 +311,15 @@ def read_side(
     else:
         depth = None if snapshot.ask_size is None else snapshot.ask_size * snapshot.best_ask
     traded = sum((n for _, n in state.traded), ZERO)
+    # Volatility from before the window: the cascade's own move must not inflate it.
+    before = (snapshot.ts_ns - config.cascade_window_ns) // _NS_PER_MIN
     return read(
         side,
         state.prints,
         traded,
         depth,
         state.window_mids,
-        state.minute_mids,
+        tuple(m for m in state.minute_mids if m[0] <= before),
         state.open_interest,
         mid,
         config,
