@@ -34,7 +34,13 @@ from agents.idle import idle_reason_of  # noqa: E402
 from agents.registry import build_strategy  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config, validate_config  # noqa: E402
-from core.events import FundingPayment, Liquidation, MarketEvent, VenueEvent  # noqa: E402
+from core.events import (  # noqa: E402
+    FundingPayment,
+    Liquidation,
+    MarketEvent,
+    TopOfBook,
+    VenueEvent,
+)
 from core.models import Market  # noqa: E402
 from council.core import CouncilConfig, CouncilCore, VoteKind  # noqa: E402
 from exchanges.feeds.actor import marks_of, without_liquidations  # noqa: E402
@@ -173,6 +179,7 @@ async def run_backtest(
         tuple(agents), {a: spec.budget for a, spec in agents.items()}, sample_ns
     )
     began = time.perf_counter()
+    quoted_ns: int | None = None  # market time of the last order book replayed
     for batch in feed.batches(4096):
         for group in split_by_time(batch):
             ts = group[0].ts_ns
@@ -200,7 +207,9 @@ async def run_backtest(
                 await _decide(service, core, seen, traces[agent_id])
             await service.poll()
             if board is not None:
-                await _council(service, board, cores, ts)
+                if any(isinstance(e, TopOfBook) for e in group):
+                    quoted_ns = ts  # the council decides nothing once the books have ended
+                await _council(service, board, cores, ts, quoted_ns)
             events += len(group)
             instants += 1
         if progress is not None:
@@ -278,12 +287,13 @@ async def _council(
     board: CouncilCore,
     cores: Mapping[str, AgentCore[Any, Any]],
     ts_ns: int,
+    quoted_ns: int | None = None,
 ) -> None:
     """What the council actor does on a tick, in process: decide, log with the budgets, apply votes."""
     snapshot = service.engine.snapshot()
     pnls = {a: v.pnl for a, v in snapshot.agents.items() if a in cores}
     budgets = {a: v.budget for a, v in snapshot.agents.items() if a in cores}
-    decision = board.on_time(ts_ns, pnls, budgets)
+    decision = board.on_time(ts_ns, pnls, budgets, quoted_ns=quoted_ns)
     if decision is None:
         return
     service.log_council(decision.log_payload(), decision.budgets)

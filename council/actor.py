@@ -1,8 +1,10 @@
 """The ``council`` actor: a thin async shell over ``council.core.CouncilCore``.
 
 Contract:
-- ``tick(ts_ns)``: market time moved (the feed calls it). At each period
-  boundary the council reads every agent's P&L and budget from the gateway,
+- ``tick(ts_ns, quoted_ns)``: market time moved (the feed calls it, with the
+  time of the last order book it carried: a period without one is the end of
+  the data, and nothing is decided on it). At each period boundary the council
+  reads every agent's P&L and budget from the gateway,
   decides (reweighting through the Kelly allocator, votes), logs the decision
   with its inputs to the gateway's WAL in the same commit as the new budgets,
   and pauses or resumes agents. Returns the decision's payload, or None.
@@ -60,10 +62,10 @@ class CouncilActor:
                 log.warning("council: rebuilt from %d logged decisions", len(log_))
         return self._core
 
-    async def tick(self, ts_ns: int) -> dict[str, Any] | None:
+    async def tick(self, ts_ns: int, quoted_ns: int | None = None) -> dict[str, Any] | None:
         core = await self._rebuilt()
-        if core.next_sample_ns is not None and ts_ns < core.next_sample_ns:
-            return None  # between boundaries: no need to read the gateway
+        if not core.due(ts_ns, quoted_ns):
+            return None  # between boundaries, or the books have ended: no need to read the gateway
         snapshot = await self._gateway.asnapshot()
         pnls: dict[str, Decimal] = {}
         budgets: dict[str, Decimal] = {}
@@ -72,7 +74,7 @@ class CouncilActor:
             if view is not None:
                 pnls[agent] = view.pnl
                 budgets[agent] = view.budget
-        decision = core.on_time(ts_ns, pnls, budgets, await self._shadow_scores())
+        decision = core.on_time(ts_ns, pnls, budgets, await self._shadow_scores(), quoted_ns)
         if decision is None:
             return None
         payload = decision.log_payload()
@@ -141,10 +143,10 @@ class CouncilClient:
     def __init__(self, handle: Any) -> None:
         self._handle = handle
 
-    def tick(self, ts_ns: int) -> dict[str, Any] | None:
+    def tick(self, ts_ns: int, quoted_ns: int | None = None) -> dict[str, Any] | None:
         import ray
 
-        result: dict[str, Any] | None = ray.get(self._handle.tick.remote(ts_ns))
+        result: dict[str, Any] | None = ray.get(self._handle.tick.remote(ts_ns, quoted_ns))
         return result
 
     def history(self) -> list[dict[str, Any]]:

@@ -269,9 +269,7 @@ class CouncilCore:
         known); a full period without one means the market data has ended or stalled,
         and nothing is sampled or decided on it.
         """
-        if self.next_sample_ns is not None and ts_ns < self.next_sample_ns:
-            return None
-        if quoted_ns is not None and ts_ns - quoted_ns >= self.config.period_ns:
+        if not self.due(ts_ns, quoted_ns):
             return None
         sample = Sample(
             ts_ns,
@@ -306,6 +304,12 @@ class CouncilCore:
         self._forget_funded()
         self.history.append(decision)
         return decision
+
+    def due(self, ts_ns: int, quoted_ns: int | None = None) -> bool:
+        """Whether ``on_time`` would sample now: a boundary reached while books still come."""
+        if self.next_sample_ns is not None and ts_ns < self.next_sample_ns:
+            return False
+        return quoted_ns is None or ts_ns - quoted_ns < self.config.period_ns
 
     # -- sampling and votes ---------------------------------------------------
 

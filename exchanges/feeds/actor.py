@@ -153,6 +153,7 @@ class FeedActor:
         self._pushed = 0
         self._generated: dict[str, int] = defaultdict(int)
         self._market_ns = 0
+        self._quoted_ns: int | None = None  # the last order book's market time (for the council)
         self._started = 0.0
 
     def files(self) -> list[dict[str, Any]]:
@@ -287,7 +288,8 @@ class FeedActor:
             for agent in agents.values():
                 agent.push(outgoing, self._max_in_flight)
         if council is not None:
-            council.tick(tick_ns)
+            self._note_books(batch)
+            council.tick(tick_ns, self._quoted_ns)
 
     def _step(
         self,
@@ -323,7 +325,14 @@ class FeedActor:
             if gateway is not None and agents:
                 gateway.poll()
             if council is not None:
-                council.tick(group[0].ts_ns)
+                self._note_books(group)
+                council.tick(group[0].ts_ns, self._quoted_ns)
+
+    def _note_books(self, events: Sequence[MarketEvent]) -> None:
+        """Remember the last order book's time: the council decides nothing once books end."""
+        for event in events:
+            if isinstance(event, TopOfBook):
+                self._quoted_ns = max(self._quoted_ns or event.ts_ns, event.ts_ns)
 
     def stop(self) -> None:
         self._stop.set()

@@ -74,3 +74,8 @@ def test_backtest_when_council_on_then_budgets_move_with_reasons_logged_to_the_w
     assert len({tuple(sorted(d["budgets"].items())) for d in reweights}) >= 2  # budgets moved
     assert all(d["allocation"]["reason"] for d in reweights)  # each with its reason
     assert report["gateway_counters"]["council_decisions"] == len(history)  # every one in the WAL
+    # The day's books end at 12:00 (data/PROVENANCE.md), its spot trade bars at midnight:
+    # no decision on the hours without a book (issue 11: a pause at 14:00 on main).
+    assert max(d["ts_ns"] for d in history) <= report["first_ns"] + 12 * 3_600_000_000_000 + (
+        1_800_000_000_000
+    )

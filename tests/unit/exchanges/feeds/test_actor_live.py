@@ -64,9 +64,11 @@ class Gateway:
 class Council:
     def __init__(self) -> None:
         self.ticks: list[int] = []
+        self.quoted: list[int | None] = []
 
-    def tick(self, ts_ns: int) -> None:
+    def tick(self, ts_ns: int, quoted_ns: int | None = None) -> None:
         self.ticks.append(ts_ns)
+        self.quoted.append(quoted_ns)
 
 
 def books(venue: str, count: int, first_ms: int = 1_000) -> list[dict[str, Any]]:
