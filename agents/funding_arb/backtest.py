@@ -55,6 +55,7 @@ import sys
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,10 @@ EXPLAIN = (__doc__ or "").split("\n\nWhy the carry", 1)[-1].join(["Why the carry
 
 _HOUR_NS = 3600 * 10**9
 _YEAR_HOURS = 8760.0
+
+
+def _iso(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%MZ")
 
 
 def _strategy_of(unit_key: str) -> str:
@@ -96,11 +101,17 @@ class _Book:
     positions: dict[tuple[str, str], Decimal] = field(default_factory=dict)
     funding: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
     fees: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
+    slippage: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
+    interest: dict[str, Decimal] = field(default_factory=lambda: defaultdict(lambda: ZERO))
+    entry: dict[tuple[str, str], Decimal] = field(default_factory=dict)
+    """Average entry price of each open position (the margin check's reference)."""
+    legs_below_maintenance: int = 0
     funding_received: Decimal = ZERO
     funding_paid: Decimal = ZERO
     fees_paid: Decimal = ZERO
     trades: int = 0
     deployed_hours: Decimal = ZERO
+    capital_hours: Decimal = ZERO
 
     def fill(self, order: PlaceOrder, mark: Decimal, slippage: Decimal) -> None:
         intent = order.intent
@@ -116,7 +127,12 @@ class _Book:
         fee = abs(qty) * price * rules.taker_fee
         self.cash -= qty * price + fee
         self.positions[market] = held + qty
+        if held * qty >= 0 and held + qty != 0:  # opening or adding: average the entry
+            self.entry[market] = (held * self.entry.get(market, ZERO) + qty * price) / (held + qty)
+        elif held + qty == 0:
+            self.entry.pop(market, None)
         label = _strategy_of(intent.intent_id.split(".", 1)[1].rsplit(".", 1)[0])
+        self.slippage[label] += abs(qty) * mark * slippage
         self.fees[label] += fee
         self.fees_paid += fee
         self.trades += 1
@@ -132,6 +148,30 @@ class _Book:
             self.funding_received += amount
         else:
             self.funding_paid -= amount
+
+    def charge_borrow(
+        self, rates: dict[str, Decimal], marks: dict[str, Decimal], hours: int
+    ) -> None:
+        """Charge the stated borrow rate on every short spot holding for ``hours`` hours."""
+        for (venue, symbol), held in self.positions.items():
+            rules = market_rules(venue, symbol)
+            if held >= 0 or rules is None or not rules.is_spot:
+                continue
+            cost = -held * marks.get(symbol.split("/")[0], ZERO) * rates.get(venue, ZERO) * hours
+            self.cash -= cost
+            self.interest[f"spot_perp:{venue}"] += cost
+
+    def check_margin(self, marks: dict[str, Decimal], leverage: Decimal) -> None:
+        """Count perp legs whose equity (margin posted at entry plus P&L) is below maintenance."""
+        for market, held in self.positions.items():
+            rules = market_rules(*market)
+            entry = self.entry.get(market)
+            mark = marks.get(market[1].split("/")[0])
+            if held == 0 or rules is None or rules.is_spot or entry is None or mark is None:
+                continue
+            equity = abs(held) * entry / leverage + held * (mark - entry)
+            if equity < abs(held) * mark * rules.maintenance_margin_rate:
+                self.legs_below_maintenance += 1
 
     def equity(self, marks: dict[str, Decimal]) -> Decimal:
         value = self.cash
@@ -173,6 +213,9 @@ def run_backtest(
     max_drawdown = 0.0
     first_hour: int | None = None
     last_hour = 0
+    exits: list[dict[str, Any]] = []
+    borrow_rates = {v: m.borrow_rate_per_hour for v, m in config.venues.items()}
+    last_run: list[int | None] = [None]
 
     def run_hour(hour: int, prints: list[FundingEvent]) -> None:
         nonlocal state, peak, max_drawdown
@@ -181,6 +224,10 @@ def run_backtest(
             if event.venue == "binance" and event.mark_price is not None and "USDT" in event.symbol:
                 marks[event.symbol.split("/")[0]] = event.mark_price
                 mark_ts[event.symbol.split("/")[0]] = ts_ns
+        if last_run[0] is not None:
+            book.charge_borrow(borrow_rates, marks, hour - last_run[0])
+        last_run[0] = hour
+        book.check_margin(marks, config.perp_leverage)
         owner = {leg.market: key for key, unit in state.units.items() for leg in unit.legs}
         for event in prints:
             asset = event.symbol.split("/")[0]
@@ -198,6 +245,15 @@ def run_backtest(
         )
         snapshot = Snapshot(ts_ns, capital, quotes, tuple(prints), positions)
         state, actions = decide(state, snapshot, config)
+        exits.extend(
+            {
+                "at": _iso(note.ts_ns),
+                "unit": note.unit,
+                "reason": note.reason,
+                "carry_apr_pct": note.carry_apr_pct,
+            }
+            for note in state.exits
+        )
         for action in actions:
             if isinstance(action, PlaceOrder):
                 book.fill(action, marks[action.intent.symbol.split("/")[0]], slippage)
@@ -206,6 +262,7 @@ def run_backtest(
             ZERO,
         )
         book.deployed_hours += deployed / 2  # two legs per unit: count one leg's notional
+        book.capital_hours += Decimal(str(state.evaluation.deployed_fraction)) * capital
         equity = book.equity(marks)
         peak = max(peak, equity)
         max_drawdown = max(max_drawdown, float((peak - equity) / peak))
@@ -234,7 +291,8 @@ def run_backtest(
     equity = book.equity(marks)
     counters = state.counters
     avg_deployed = float(book.deployed_hours) / hours if hours else 0.0
-    labels = sorted(set(book.funding) | set(book.fees))
+    avg_capital = float(book.capital_hours) / hours if hours else 0.0
+    labels = sorted(set(book.funding) | set(book.fees) | set(book.interest))
     return {
         "symbols": symbols,
         "capital": float(capital),
@@ -254,6 +312,9 @@ def run_backtest(
         "exits": counters.get("exits", 0),
         "rotations": counters.get("rotations", 0),
         "exit_reasons": {k: v for k, v in sorted(counters.items()) if k.startswith("exit_")},
+        "exits_detail": exits,
+        "legs_below_maintenance_hours": book.legs_below_maintenance,
+        "avg_deployed_capital_pct": round(avg_capital / float(capital) * 100, 2),
         "hedges": counters.get("hedges", 0),
         "unwinds": counters.get("unwinds", 0),
         "rebalances": counters.get("rebalances", 0),
@@ -261,6 +322,17 @@ def run_backtest(
             label: {
                 "funding": round(float(book.funding.get(label, ZERO)), 2),
                 "fees": round(float(book.fees.get(label, ZERO)), 2),
+                "slippage": round(float(book.slippage.get(label, ZERO)), 2),
+                "borrow_interest": round(float(book.interest.get(label, ZERO)), 2),
+                "net": round(
+                    float(
+                        book.funding.get(label, ZERO)
+                        - book.fees.get(label, ZERO)
+                        - book.slippage.get(label, ZERO)
+                        - book.interest.get(label, ZERO)
+                    ),
+                    2,
+                ),
             }
             for label in labels
         },

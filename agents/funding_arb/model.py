@@ -99,6 +99,54 @@ class Unit:
     entry_basis: Decimal = Decimal(0)
     hedge_attempts: int = 0
     opened_ns: int = 0
+    entry_prices: tuple[Decimal, ...] = ()
+    """Each leg's price when the unit was entered (or rebuilt): the margin stop's reference."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """Unwinds of one unit key: the cooldown, the daily cap and a persistent failure's cause."""
+
+    day: int = 0
+    """UTC day (``ts_ns // DAY``) ``today`` counts."""
+    today: int = 0
+    consecutive: int = 0
+    """Unwinds with no successful open between them."""
+    cooldown_until_ns: int = 0
+    disabled_cause: str | None = None
+    """Fingerprint of what the unit's venues looked like when it was disabled; None: enabled."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExitNote:
+    """One unit closed by a decide: when, which, why, and its expected carry then (%/yr)."""
+
+    ts_ns: int
+    unit: str
+    reason: str
+    carry_apr_pct: float
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """What the last decide saw of the candidates: the figures ``idle_reason`` reports."""
+
+    candidates: int = 0
+    """Candidate units the configuration allows."""
+    tradable: int = 0
+    """Of which had fresh prices and ready estimates."""
+    best_unit: str | None = None
+    best_carry_apr_pct: float | None = None
+    """Expected carry of the best tradable candidate, %/yr of notional, before costs."""
+    best_net_apr_pct: float | None = None
+    """The same after its round-trip costs spread over the horizon."""
+    entry_apr_pct: float = 0.0
+    """The entry bar (``entry_margin`` over the horizon), %/yr."""
+    blocked: tuple[tuple[str, int], ...] = ()
+    """Why tradable-looking candidates were skipped, with counts (cooldown, disabled, ...)."""
+    deployed_fraction: float = 0.0
+    """Capital of the active units over the budget."""
+    active_units: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +158,7 @@ class FundingArbState:
     rebuilt: bool = False
     """False until units were restored from the snapshot's positions (a fresh start)."""
     counters: dict[str, int] = field(default_factory=dict)
+    failures: dict[str, FailureRecord] = field(default_factory=dict)
+    evaluation: Evaluation = Evaluation()
+    exits: tuple[ExitNote, ...] = ()
+    """The exits of the last decide only (a backtest collects them; the state stays small)."""

@@ -15,7 +15,11 @@ PERP = ("binance", "BTC/USDT:USDT")
 
 
 def spot_perp_config(**changes: object) -> FundingArbConfig:
-    """Binance BTC spot-perp only, last-print estimator, no slippage: numbers by hand."""
+    """Binance BTC spot-perp only, last-print estimator, no slippage: numbers by hand.
+
+    Perps count at full notional (``perp_leverage`` 1), so a unit of half the budget
+    (100,000) is 25,000 a leg: 0.5 BTC at 50,000.
+    """
     values: dict[str, object] = {
         "venues": {
             "binance": VenueMarkets(perps={"BTC": "BTC/USDT:USDT"}, spots={"BTC": "BTC/USDT"})
@@ -28,6 +32,7 @@ def spot_perp_config(**changes: object) -> FundingArbConfig:
         "exit_margin": Decimal(0),
         "slippage": Decimal(0),
         "flip_exit": False,
+        "perp_leverage": Decimal(1),
     }
     values.update(changes)
     return FundingArbConfig.model_validate(values)
