@@ -1,14 +1,19 @@
 """Backtest the liquidation hunter on replayed data through one in-process ``PaperVenue``.
 
-``python -m agents.liquidation_hunter.backtest [--data DIR] [--seed N] [--explain]``
+``python -m agents.liquidation_hunter.backtest [--data DIR] [--seed N] [--explain] [--no-model]``
 
 Each event of ``ReplayFeed`` goes to the venue first (it rebuilds the book, fills
 our resting orders from the bar's range, and its synthetic population emits the
 forced liquidations the price path causes); then the perpetual's snapshot (the
-feed's quote, the venue's model liquidations, the bar's volume, our position and
-open orders as the venue reports them) goes to ``decide``, and its actions are
-submitted to or cancelled at the same venue. Fills are read from the venue's
-``my_trades``. The run prints one JSON line.
+feed's quote, the liquidations the venue published, the bar's volume, the open
+interest of the latest mark, our position and open orders as the venue reports
+them) goes to ``decide``, and its actions are submitted to or cancelled at the same
+venue. Fills are read from the venue's ``my_trades``. The run prints one JSON line.
+
+Liquidations: a data set that holds recorded ones (a Bybit ``allLiquidation``
+capture, a recorder's ``*.swarm.parquet``) is replayed with the model off (a first
+pass counts them); otherwise the model's. ``--explain`` prints, after each detected
+cascade, its figures, what the hunter did and the mid's move after it.
 """
 
 from __future__ import annotations
@@ -16,12 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.liquidation_hunter.config import LiquidationHunterConfig
+from agents.liquidation_hunter.explain import describe_cascade, idle_reason
 from agents.liquidation_hunter.logic import (
+    Cascade,
     HunterSnapshot,
     HunterState,
     OpenOrderView,
@@ -30,7 +38,7 @@ from agents.liquidation_hunter.logic import (
 )
 from core.clock import SimulatedClock
 from core.errors import DeniedError
-from core.events import Bar, Liquidation, TopOfBook, TradeTick
+from core.events import Bar, Liquidation, MarkEvent, TopOfBook, TradeTick
 from core.models import Trade
 from core.money import ZERO
 from exchanges.feeds.replay import ReplayFeed
@@ -46,34 +54,37 @@ HORIZONS_MIN = (5, 15, 60)
 _NS_PER_MIN = 60_000_000_000
 
 EXPLAIN = """\
-What this backtest is. The hunter's pure decide() runs over Bybit BTCUSDT perpetual
-minute bars and minute quotes of 2022-12-13 00:00-12:00 UTC (the hours before that
-day's US CPI print), against an in-process PaperVenue that fills its orders. No public
-recording of forced liquidations comes with the data, so the liquidations the hunter
-reacts to are MODELLED: a synthetic population of leveraged positions
-(exchanges/paper/liquidation_model.py), calibrated to a published daily average and
-driven by the real price path, is liquidated when that path crosses its liquidation
-prices. The population is a fiction tied to real prices: every cascade it produces is
-a consequence of a price move that already happened, not a cause of the next one.
+What this backtest is. The hunter's pure decide() runs over the data's quotes (and
+bars, marks) against an in-process PaperVenue that fills its orders. On the default
+data (Bybit BTCUSDT perpetual minute bars and quotes of 2022-12-13 00:00-12:00 UTC,
+the hours before that day's US CPI print) no public recording of forced liquidations
+exists, so the liquidations the hunter reacts to are MODELLED: a synthetic population
+of leveraged positions (exchanges/paper/liquidation_model.py), calibrated to a
+published daily average and driven by the real price path, is liquidated when that
+path crosses its liquidation prices. Every cascade it produces is a consequence of a
+price move that already happened, not a cause of the next one. Data that holds
+recorded liquidations (a Bybit allLiquidation capture, main.py record's files) is
+replayed with the model off: the recorded prints are the truth.
 
-What it shows. That the mechanics work end to end on real prices: detection per side
-with a window, thresholds against traded notional and top-of-book depth, post-only
-entries into the move, reduce-only take-profit / stop / time-stop exits that never flip
-the position, cooldown and cap, fees and P&L as the venue books them. The forward mid
-returns after each detection say what the real price did next, on this one morning.
+What it shows. That the mechanics work end to end: detection per side over a window
+(liquidation flow against traded notional and touch depth, the price move in sigma
+of the window's expected move, the open-interest drop where the data has marks),
+the wait for the cascade's exhaustion before a post-only fade, reduce-only
+take-profit / stop / time-stop exits that never flip the position, cooldown and cap,
+fees and P&L as the venue books them. After each cascade it says what the hunter
+did and how the mid moved 5, 15 and 60 minutes later.
 
-What it does not show. Any edge. The literature on crypto liquidations finds
-short-horizon momentum rather than reversal after liquidation cascades in the largest
-coins (BTC, ETH): forced selling tends to be followed by further decline over minutes
-to hours, which is the opposite of what a fade-the-overshoot strategy needs. A dozen
-or fewer modelled cascades on one half-day cannot confirm or refute that; the counts
-in the JSON line are far too small for a win rate or a mean return to mean anything, and minute
-bars hide the within-minute path where a real cascade's overshoot lives (a bar's low
+What it does not show. Any edge. Whether crypto liquidation cascades revert or
+continue at minutes-to-hours horizons is not settled by what we could check (the one
+cascade the default data gave on main ran on +52 bp the same way: momentum), which is
+why the hunter fades only an exhausted cascade and records every one it let pass.
+A handful of cascades on one half-day cannot confirm or refute either; the counts
+are far too small for a win rate or a mean return to mean anything, and minute bars
+hide the within-minute path where a real cascade's overshoot lives (a bar's low
 filling a resting buy assumes our order was reached, with queue position ignored).
-Before trusting the strategy, run it with --no-model on data that carries recorded
-liquidation prints (Liquidation events with source "recorded", e.g. a normalized
-recording) over many volatile days, and test the forward returns for reversal against
-momentum with proper statistics. The embedded data has no such prints.
+Before trusting the strategy, run it on recorded liquidations over many volatile
+days and test the forward returns for reversal against momentum with proper
+statistics.
 """
 
 
@@ -108,6 +119,7 @@ class _Book:
 
     def __init__(self) -> None:
         self.quote: TopOfBook | None = None
+        self.mark: MarkEvent | None = None
         self.feed_ts_ns: int | None = None
         self.mid_path: list[tuple[int, Decimal]] = []
 
@@ -124,6 +136,8 @@ def run(
     """
     config = config or default_config()
     clock = SimulatedClock(0)
+    recorded = count_recorded_liquidations(data_dir)
+    model = model and recorded == 0  # recorded prints are the truth: the model stays off
     venue_config = PaperVenueConfig(liquidation_model=LiquidationModelConfig(enabled=model))
     venue = PaperVenue(
         VENUE, clock, seed=seed, config=venue_config, initial_balances={SETTLE: START_BALANCE}
@@ -145,6 +159,8 @@ def run(
         trades: tuple[TradeTick, ...] = ()
         if isinstance(event, TopOfBook) and event.symbol == SYMBOL:
             book.quote = event
+        elif isinstance(event, MarkEvent) and event.symbol == SYMBOL:
+            book.mark = event
         elif isinstance(event, Bar) and event.symbol == SYMBOL:
             bars = (event,)
         elif isinstance(event, TradeTick) and event.symbol == SYMBOL:
@@ -158,7 +174,7 @@ def run(
         rejections += _execute(venue, actions, cloid_to_intent)
         equity_path.append(_equity(venue, book))
     fills = venue.my_trades(SYMBOL)
-    return _report(state, fills, equity_path, book, rejections, venue, seed, data_dir)
+    return _report(state, fills, equity_path, book, rejections, venue, seed, data_dir, config)
 
 
 def _snapshot(
@@ -201,6 +217,8 @@ def _snapshot(
         liquidations=liquidations,
         bars=bars,
         trades=trades,
+        open_interest=None if book.mark is None else book.mark.open_interest,
+        open_interest_ts_ns=None if book.mark is None else book.mark.ts_ns,
     )
 
 
@@ -260,6 +278,54 @@ def _forward_returns(
     return out
 
 
+def count_recorded_liquidations(data_dir: Path) -> int:
+    """Return how many recorded liquidations of the hunter's market ``data_dir`` holds."""
+    feed = ReplayFeed(data_dir, symbols=[SYMBOL], venues=[VENUE])
+    return sum(1 for e in feed if isinstance(e, Liquidation) and e.source == "recorded")
+
+
+def _cascade_entry(cascade: Cascade, mid_path: Sequence[tuple[int, Decimal]]) -> dict[str, object]:
+    """Return one cascade's figures, what the hunter did, and the mid's move after it (bps)."""
+    after: dict[str, float | None] = {}
+    start = _mid_at(mid_path, cascade.detected_ns)
+    for minutes in HORIZONS_MIN:
+        target = cascade.detected_ns + minutes * _NS_PER_MIN
+        end = _mid_at(mid_path, target)
+        ok = start is not None and end is not None and end[0] >= target
+        after[f"{minutes}m_bps"] = (
+            round(float((end[1] / start[1] - 1) * 10_000), 1) if ok and start and end else None
+        )
+    return {
+        "detected_ns": cascade.detected_ns,
+        "side": cascade.side,
+        "text": describe_cascade(cascade),
+        "outcome": cascade.outcome,
+        "mid_move_after": after,
+    }
+
+
+def describe_cascades(report: dict[str, object]) -> str:
+    """Return, for each detected cascade, what the hunter did and what the mid did after."""
+    log = report.get("cascade_log")
+    assert isinstance(log, list)
+    if not log:
+        return f"No cascade detected; the hunter says: {report.get('idle_reason')}"
+    lines = ["After each detected cascade:"]
+    for entry in log:
+        when = datetime.fromtimestamp(entry["detected_ns"] / 1e9, tz=UTC).strftime("%H:%M:%S")
+        push = -1 if entry["side"] == "sell" else 1  # the direction the forced orders pushed
+        moves = []
+        for minutes in HORIZONS_MIN:
+            bps = entry["mid_move_after"][f"{minutes}m_bps"]
+            if bps is None:
+                moves.append(f"{minutes} min n/a")
+                continue
+            kind = "momentum" if bps * push > 0 else "reversal"
+            moves.append(f"{minutes} min {bps:+.1f} bp ({kind})")
+        lines.append(f"- {when} UTC {entry['text']}. Then the mid: " + ", ".join(moves) + ".")
+    return "\n".join(lines)
+
+
 def _mid_at(mid_path: Sequence[tuple[int, Decimal]], ts_ns: int) -> tuple[int, Decimal] | None:
     """Return the first mid at or after ``ts_ns``."""
     for point in mid_path:
@@ -281,6 +347,7 @@ def _report(
     venue: PaperVenue,
     seed: int,
     data_dir: Path,
+    config: LiquidationHunterConfig,
 ) -> dict[str, object]:
     fees = sum((f.fee.cost for f in fills if f.fee is not None), ZERO)
     round_trips = _round_trips(fills)
@@ -301,6 +368,9 @@ def _report(
             "long_liquidations": tally.cascades_long_liquidations,
             "short_liquidations": tally.cascades_short_liquidations,
         },
+        "liquidations_counted": tally.liquidations_counted,
+        "liquidation_repeats_dropped": tally.repeats_dropped,
+        "model_prints_dropped": tally.model_dropped,
         "entries_placed": tally.entries_placed,
         "trades_opened": tally.trades_opened,
         "exits": {str(reason): n for reason, n in tally.exits},
@@ -312,6 +382,8 @@ def _report(
         "round_trips": len(round_trips),
         "win_rate": None if not round_trips else round(wins / len(round_trips), 4),
         "forward_returns": _forward_returns(cascades, book.mid_path),
+        "cascade_log": [_cascade_entry(c, book.mid_path) for c in state.cascades],
+        "idle_reason": idle_reason(state, config),
     }
 
 
@@ -378,6 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(report, sort_keys=True))
     if args.explain:
         print(EXPLAIN)
+        print(describe_cascades(report))
         print(describe_figures(report))
         loose = report["loose_thresholds"]
         assert isinstance(loose, dict)

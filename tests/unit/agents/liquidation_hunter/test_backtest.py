@@ -70,3 +70,37 @@ def test_figures_call_a_rise_after_long_liquidations_reversal_and_after_a_squeez
     long_line, short_line = backtest.describe_figures(report).splitlines()[1:3]
     assert "+3.0 bps (reversal)" in long_line and "60 min: n/a" in long_line
     assert "+3.0 bps (momentum)" in short_line
+
+
+# -- RECORDED LIQUIDATIONS: the synthetic Bybit v5 capture (tests/fixtures/liquidations) --
+
+FIXTURE = Path(__file__).resolve().parents[3] / "fixtures" / "liquidations" / "bybit_v5_cascade"
+
+
+def test_recorded_capture_when_replayed_then_model_off_and_each_print_counted_once() -> None:
+    report = backtest.run(FIXTURE, 7, model=True)  # asked for the model: the data overrides
+    assert report["liquidation_source"] == "recorded"
+    assert report["liquidations_modelled"] == 0
+    assert report["liquidations_counted"] == 30  # the capture's 30 allLiquidation items
+    assert report["liquidation_repeats_dropped"] == 0 and report["model_prints_dropped"] == 0
+
+
+def test_recorded_capture_when_replayed_then_one_cascade_with_every_ingredient() -> None:
+    report = backtest.run(FIXTURE, 7)
+    log = report["cascade_log"]
+    assert isinstance(log, list) and len(log) == 1
+    (entry,) = log
+    assert entry["side"] == "sell"  # Bybit "Buy" = a long position liquidated: forced sells
+    assert "OI drop 11.0 bp" in entry["text"] and "sigma" in entry["text"]
+    assert entry["outcome"].startswith("entered: buy 0.500")
+    assert all(v is not None for v in entry["mid_move_after"].values())
+
+
+def test_explain_when_recorded_capture_then_says_what_followed_each_cascade(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    backtest.main(["--data", str(FIXTURE), "--explain"])
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.startswith("- ") and "UTC long" in x)
+    assert "the hunter: entered: buy" in line
+    assert "Then the mid: 5 min -111.1 bp (momentum)" in line
