@@ -31,8 +31,9 @@ from typing import Any, Literal
 
 import orjson
 
-from core.errors import DataFormatError
-from core.events import BookDelta, GapEvent, Level, MarketEvent
+from core.errors import DataFormatError, ExchangeProtocolError
+from core.events import BookDelta, GapEvent, Level, Liquidation, MarketEvent
+from exchanges.feeds.liquidations import binance_force_order
 from exchanges.feeds.replay_base import (
     BadValue,
     Decimals,
@@ -61,7 +62,7 @@ _MARKET_DIRS = {"usdm": "linear", "spot": "spot", "cm": "inverse"}
 _DIFF_STREAMS = frozenset({"depth", "depth@0ms", "depth@100ms", "depth@250ms", "depth@500ms"})
 _BUFFER_LIMIT = 100_000  # diffs held while unsynced; older ones are counted and dropped
 
-_DEPTH, _TICKER, _TRADE, _SKIP, _IGNORE = range(5)
+_DEPTH, _TICKER, _TRADE, _SKIP, _IGNORE, _LIQUIDATION = range(6)
 
 
 def sniff(head: bytes) -> bool:
@@ -144,6 +145,24 @@ class _DepthState:
         self.lid: int | None = None  # lastUpdateId of the loaded snapshot
         self.last_u: int | None = None  # u of the last applied diff; None until synced
         self.buffer: deque[_Diff] = deque()
+
+
+def _force_order(ts: int, symbol: str, data: dict[str, Any]) -> Liquidation | None:
+    """Return a ``forceOrder`` snapshot as a recorded liquidation at the receive time.
+
+    Binance pushes only the latest liquidation order of each 1000 ms per symbol: a
+    replayed stream is a sample of the flow (the hunter's detector treats it so).
+    """
+    order = data.get("o")
+    if not isinstance(order, dict):
+        raise BadValue(f"forceOrder without an order object: {data!r:.80}")
+    try:
+        event = binance_force_order(VENUE, symbol, order, now_ns=ts)
+    except ExchangeProtocolError as e:
+        raise BadValue(str(e)) from None
+    if event is None:
+        return None
+    return Liquidation(ts, VENUE, symbol, event.side, event.price, event.amount, "recorded")
 
 
 def _int_field(obj: dict[str, Any], name: str) -> int:
@@ -268,6 +287,11 @@ class CaptureReader:
                                 yield BookDelta(ts, venue, symbol, bids, asks, False, u)
                             else:
                                 yield from self._on_depth(state, ts, data)
+                        elif kind == _LIQUIDATION:
+                            forced = _force_order(ts, symbol, data)
+                            if forced is not None:
+                                c.liquidations += 1
+                                yield forced
                         elif kind == ignore:
                             c.ignore(f"binance stream {stream.partition('@')[2]}")
                         else:
@@ -298,6 +322,8 @@ class CaptureReader:
             return _TICKER, symbol, None
         if suffix == "trade":
             return _TRADE, symbol, None
+        if suffix == "forceOrder":
+            return _LIQUIDATION, symbol, None
         return _IGNORE, symbol, None
 
     def _state(self, symbol: str, file: ReplayFile) -> _DepthState:
