@@ -6,8 +6,11 @@ Contract:
   never talks to an exchange). Returns how many actions it sent.
 - ``refresh()``: pull the agent's orders, positions, budget and the breaker's
   state from the gateway (fills reach the agent this way).
-- ``pause(reason)``, ``resume()``, ``stop()``: the lifecycle; pausing and
-  stopping cancel the agent's open orders.
+- ``pause(reason)``, ``resume()``, ``stop()``: the lifecycle; stopping cancels
+  the agent's open orders; pausing cancels those that could open a position and
+  keeps its exits, and a paused agent goes on deciding with only the actions
+  that reduce what it holds passing (``AgentCore``). Pausing again is harmless
+  (the council re-asserts its pauses, e.g. after this actor restarted).
 - ``stats()``: per-agent metrics.
 - Shadow mode (``shadow`` given: a strategy variant scored by the council): the
   gateway client is replaced by a private ``agents.sandbox.Sandbox`` (its own
@@ -138,7 +141,7 @@ class AgentActor:
         if strategy.agent_id != self._core.agent_id:
             raise InvalidValue("config.agent_id", strategy.agent_id, "must stay the agent's id")
         paused = self._core.status is AgentStatus.PAUSED
-        await self._execute(self._core.pause("reconfigured"))
+        await self._execute(self._core.cancel_all())  # the new settings start from no orders
         metrics = self._core.metrics
         self._core = AgentCore(strategy)
         self._core.metrics = metrics  # the agent's counts go on across settings

@@ -4,8 +4,14 @@ A strategy is small: it turns what the agent knows (``MarketView`` from the feed
 ``AccountView`` from the gateway) into its own snapshot, and decides actions
 from it (``Strategy``). ``AgentCore`` carries the plumbing the three agents share:
 
-- start, stop, pause on the council's vote, resume: a paused or stopped agent
-  opens nothing; pausing and stopping cancel its open orders;
+- start, stop, pause on the council's vote, resume: a stopped agent decides
+  nothing and its open orders are canceled; a paused agent opens nothing but
+  keeps managing what it holds: it goes on deciding, and of its actions only
+  cancels and orders that reduce its position on their market (as the gateway
+  reports it) pass, capped at the holding and reduce-only on a derivative, so an
+  inventory unwind, an exit or a stop cannot open or flip a position (the
+  strategies need not know); pausing cancels its opening orders and keeps its
+  exits (reduce-only orders, and orders that only reduce a spot holding);
 - budget updates (the gateway enforces budgets; the agent sees its own);
 - an exception in the strategy's logic is logged and contained: that decision
   yields no action, the error is counted, the agent goes on with the next event;
@@ -13,7 +19,8 @@ from it (``Strategy``). ``AgentCore`` carries the plumbing the three agents shar
   account view is rebuilt from the gateway's record of the agent's orders and
   positions, while deterministic intent ids make re-deciding the same market
   event return the same orders instead of doubling them;
-- per-agent metrics.
+- per-agent metrics, and why an agent that placed no order did not
+  (``stats()["idle_reason"]``: its strategy's ``idle_reason``, else its counters).
 
 Pure: no Ray, no clock (time is the market events' time), no I/O.
 """
@@ -23,13 +30,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
 from agents.actions import Action, CancelOrder, PlaceOrder
 from core.events import Bar, FundingEvent, Liquidation, MarketEvent, MarkEvent, TopOfBook, TradeTick
+from core.models import Side
 from gateway.breaker import BreakerState
+from gateway.intents import OrderIntent
 from gateway.orders import OrderState, OrderView
 
 log = logging.getLogger(__name__)
@@ -130,6 +140,13 @@ class Strategy(Protocol[StateT, SnapshotT]):
         """Return whether ``event`` calls for a decision (other events only update the views)."""
         ...
 
+    def idle_reason(self, state: StateT) -> str | None:
+        """Return, in one line with numbers, what held the agent back from placing orders.
+
+        Computed from what ``decide`` recorded in ``state``; None when it has nothing to say.
+        """
+        ...
+
 
 def split_by_time(events: Sequence[MarketEvent]) -> list[Sequence[MarketEvent]]:
     """Split a time-ordered batch into groups of equal ``ts_ns``: one decision per market instant."""
@@ -151,8 +168,67 @@ class AgentMetrics:
     accepted: int = 0
     denied: int = 0
     errors: int = 0
+    held_back: int = 0
+    """Orders a paused agent's strategy wanted that would have opened a position."""
     last_error: str | None = None
     last_denial: str | None = None
+
+
+# -- MANAGING WHAT A PAUSED AGENT HOLDS --------------------------------------------
+
+
+def is_derivative(symbol: str) -> bool:
+    """Whether ``symbol`` (ccxt unified) is a derivative: ``BASE/QUOTE:SETTLE``."""
+    return ":" in symbol
+
+
+def reducing_only(
+    intent: OrderIntent, positions: Mapping[Key, Decimal], open_orders: Iterable[OrderView]
+) -> OrderIntent | None:
+    """Return ``intent`` as an order that only reduces its market's position, or None.
+
+    The position is the gateway's (signed; spot: base units). An order on the side
+    that reduces it passes with its amount capped at the position less what the
+    agent's other open orders on that side already reduce, and ``reduce_only`` set on
+    a derivative (the venue then refuses a flip too); anything else would open.
+    """
+    key = (intent.venue, intent.symbol)
+    position = positions.get(key, Decimal(0))
+    if position == 0 or (position > 0) == (intent.side is Side.BUY):
+        return None
+    pending = sum(
+        (
+            o.amount - o.filled
+            for o in open_orders
+            if (o.venue, o.symbol) == key and o.side is intent.side
+            if o.intent_id != intent.intent_id
+        ),
+        Decimal(0),
+    )
+    room = abs(position) - pending
+    if room <= 0:
+        return None
+    update: dict[str, Any] = {}
+    if intent.amount > room:
+        update["amount"] = room
+    if is_derivative(intent.symbol) and not intent.reduce_only:
+        update["reduce_only"] = True
+    return intent.model_copy(update=update) if update else intent
+
+
+def is_exit(order: OrderView, positions: Mapping[Key, Decimal]) -> bool:
+    """Whether an open order only reduces what the agent holds (it may rest while paused)."""
+    if order.reduce_only:
+        return True
+    position = positions.get((order.venue, order.symbol), Decimal(0))
+    reduces = position != 0 and (position > 0) != (order.side is Side.BUY)
+    return (
+        reduces and not is_derivative(order.symbol) and order.amount - order.filled <= abs(position)
+    )
+
+
+def _utc(ts_ns: int) -> str:
+    return datetime.fromtimestamp(ts_ns // 1_000_000_000, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 class AgentCore(Generic[StateT, SnapshotT]):
@@ -166,24 +242,35 @@ class AgentCore(Generic[StateT, SnapshotT]):
         self.account = AccountView()
         self.status = AgentStatus.RUNNING
         self.metrics = AgentMetrics()
+        self.paused_at_ns: int | None = None
+        self.pause_reason = ""
 
     # -- lifecycle ----------------------------------------------------------
 
     def pause(self, reason: str = "") -> list[Action]:
-        """Stop opening (the council's vote); return the cancels of every open order."""
+        """Stop opening (the council's vote); return the cancels of the orders that could open.
+
+        Idempotent: pausing again keeps the first pause's time and cancels what opens since.
+        """
         log.info("agent %s paused: %s", self.agent_id, reason)
         if self.status is AgentStatus.RUNNING:
             self.status = AgentStatus.PAUSED
-        return self._cancel_all()
+            self.paused_at_ns = self.market.last_ts_ns
+            self.pause_reason = reason
+        if self.status is AgentStatus.STOPPED:
+            return self.cancel_all()
+        return self._cancel_openers(())
 
     def resume(self) -> None:
         if self.status is AgentStatus.PAUSED:
             self.status = AgentStatus.RUNNING
+            self.paused_at_ns = None
+            self.pause_reason = ""
 
     def stop(self) -> list[Action]:
         """Stop for good (shutdown): no new order from now on; return the cancels of open orders."""
         self.status = AgentStatus.STOPPED
-        return self._cancel_all()
+        return self.cancel_all()
 
     def set_budget(self, budget: Decimal, free: Decimal | None = None) -> None:
         self.account.budget = budget
@@ -200,15 +287,19 @@ class AgentCore(Generic[StateT, SnapshotT]):
     def on_events(self, events: Sequence[MarketEvent]) -> list[Action]:
         """Fold ``events`` (one market instant) in and decide if one of them calls for it.
 
-        Return the actions to send; none when the agent is not running.
+        Return the actions to send; none when the agent is stopped, only those that
+        manage what it holds when it is paused.
         """
         self.market.apply(events)
         self.metrics.events += len(events)
-        if self.status is not AgentStatus.RUNNING or not events:
+        if self.status is AgentStatus.STOPPED or not events:
             return []
         if not any(self.strategy.wants(event) for event in events):
             return []
-        return self.decide_now(self.market.last_ts_ns)
+        actions = self.decide_now(self.market.last_ts_ns)
+        if self.status is AgentStatus.PAUSED:
+            return self._manage_only(actions)
+        return actions
 
     def decide_now(self, now_ns: int) -> list[Action]:
         """Take a decision at market time ``now_ns``; a failing strategy yields nothing and is counted."""
@@ -256,11 +347,64 @@ class AgentCore(Generic[StateT, SnapshotT]):
         self.account.free = free
         self.account.breaker = breaker
 
-    def _cancel_all(self) -> list[Action]:
+    def cancel_all(self) -> list[Action]:
+        """Return the cancels of every open order (a stop, a change of settings)."""
         return [CancelOrder(intent_id=o.intent_id) for o in self.account.open_orders]
 
+    def _cancel_openers(self, canceled: Iterable[str]) -> list[Action]:
+        """Cancel each open order that is not an exit (and not already being canceled)."""
+        skip = set(canceled)
+        positions = self.account.positions
+        return [
+            CancelOrder(intent_id=o.intent_id)
+            for o in self.account.open_orders
+            if o.intent_id not in skip and not is_exit(o, positions)
+        ]
+
+    def _manage_only(self, actions: Sequence[Action]) -> list[Action]:
+        """A paused agent's actions: cancels, and orders that only reduce what it holds."""
+        kept: list[Action] = []
+        canceled: list[str] = []
+        for action in actions:
+            if isinstance(action, CancelOrder):
+                kept.append(action)
+                canceled.append(action.intent_id)
+                continue
+            reduced = reducing_only(action.intent, self.account.positions, self._resting(canceled))
+            if reduced is None:
+                self.metrics.held_back += 1
+            else:
+                kept.append(PlaceOrder(intent=reduced))
+        return [*self._cancel_openers(canceled), *kept]
+
+    def _resting(self, canceled: Sequence[str]) -> list[OrderView]:
+        return [o for o in self.account.open_orders if o.intent_id not in canceled]
+
+    def idle_reason(self) -> str | None:
+        """Why the agent has placed no order (None once it has): its strategy's, else counters."""
+        if self.metrics.places:
+            return None
+        method = getattr(self.strategy, "idle_reason", None)
+        if method is not None:
+            try:
+                reason = method(self.state)
+            except Exception:  # a failing strategy must not break the stats
+                log.exception("agent %s: idle_reason failed", self.agent_id)
+            else:
+                if reason:
+                    return str(reason)
+        if self.status is AgentStatus.PAUSED:
+            since = _utc(self.paused_at_ns) if self.paused_at_ns else "its start"
+            why = f" ({self.pause_reason})" if self.pause_reason else ""
+            return f"paused by the council since {since}{why}"
+        if self.metrics.errors and not self.metrics.decisions:
+            return f"its strategy failed {self.metrics.errors} times: {self.metrics.last_error}"
+        if not self.metrics.decisions:
+            return f"no decision: none of its {self.metrics.events} events called for one"
+        return None
+
     def stats(self) -> dict[str, Any]:
-        """Per-agent metrics and the account as last seen."""
+        """Per-agent metrics, the account as last seen, and why no order (``idle_reason``)."""
         open_orders = self.account.open_orders
         return {
             "agent_id": self.agent_id,
@@ -272,4 +416,5 @@ class AgentCore(Generic[StateT, SnapshotT]):
             ),
             "positions": {f"{v}:{s}": str(q) for (v, s), q in self.account.positions.items() if q},
             "budget": str(self.account.budget),
+            "idle_reason": self.idle_reason(),
         }

@@ -15,6 +15,9 @@ Contract:
   same settings again change nothing, so it re-asserts them after its restart).
 
 Idempotency: a repeated ``tick`` for a time already decided decides nothing.
+Pauses are re-asserted at every decision (an agent actor restarted by Ray comes
+back running; pausing it again is harmless).
+
 When it dies: Ray restarts it; before its first decision it reads its logged
 decisions back from the gateway (``council_log``) and rebuilds its state from
 them (``CouncilCore.from_log``: samples, peaks, votes, weights, schedule), so it
@@ -25,7 +28,7 @@ is forgotten the same way: the next tick rebuilds from what the WAL holds.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -45,14 +48,18 @@ class CouncilActor:
         config: Mapping[str, Any],
         agents: tuple[str, ...],
         agent_settings: Mapping[str, Mapping[str, Any]] | None = None,
+        *,
+        gateway: Any = None,
+        agent_client: Callable[[str], Any] = AgentClient,
     ) -> None:
         self._config = validate_config(config, CouncilConfig, "[council]")
         self._agent_ids = agents
         self._settings = {k: dict(v) for k, v in (agent_settings or {}).items()}
         self._settings_asserted = False
         self._core: CouncilCore | None = None  # rebuilt from the gateway before the first decision
-        self._gateway = GatewayClient(deadline_s=30)
-        self._agents: dict[str, AgentClient] = {}  # looked up when a vote is delivered
+        self._gateway = gateway if gateway is not None else GatewayClient(deadline_s=30)
+        self._agent_client = agent_client  # injected by the tests
+        self._agents: dict[str, Any] = {}  # looked up when a vote is delivered
 
     async def _rebuilt(self) -> CouncilCore:
         if self._core is None:
@@ -92,14 +99,26 @@ class CouncilActor:
                     await client.aresume()
             except Exception:  # the vote is logged; the agent applies it when it answers again
                 log.exception("council: %s of %s not delivered", vote.kind, vote.agent_id)
+        await self._reassert_pauses(core, {v.agent_id for v in decision.votes})
         if decision.promotions or not self._settings_asserted:
             await self._assert_settings(core)
         return payload
 
-    def _client(self, agent_id: str) -> AgentClient:
-        client = self._agents.get(agent_id) or AgentClient(agent_id)
+    def _client(self, agent_id: str) -> Any:
+        client = self._agents.get(agent_id) or self._agent_client(agent_id)
         self._agents[agent_id] = client
         return client
+
+    async def _reassert_pauses(self, core: CouncilCore, voted: set[str]) -> None:
+        """Pause again every agent the council holds paused (a restarted agent comes back
+        running; pausing a paused agent changes nothing), with the reason of its vote."""
+        for agent in core.paused:
+            if agent in voted:
+                continue
+            try:
+                await self._client(agent).apause(core.pause_reason(agent))
+            except Exception:  # the next decision tries again
+                log.exception("council: pause of %s not re-asserted", agent)
 
     async def _shadow_scores(self) -> dict[str, Decimal]:
         scores: dict[str, Decimal] = {}

@@ -305,6 +305,14 @@ class CouncilCore:
         self.history.append(decision)
         return decision
 
+    def pause_reason(self, agent: str) -> str:
+        """The reason of the vote that paused ``agent`` (its last pause), for re-asserting it."""
+        for decision in reversed(self.history):
+            for vote in decision.votes:
+                if vote.agent_id == agent and vote.kind is VoteKind.PAUSE:
+                    return vote.reason
+        return "paused by the council"
+
     def due(self, ts_ns: int, quoted_ns: int | None = None) -> bool:
         """Whether ``on_time`` would sample now: a boundary reached while books still come."""
         if self.next_sample_ns is not None and ts_ns < self.next_sample_ns:
@@ -356,7 +364,7 @@ class CouncilCore:
             self.peaks[agent] = series[-1]
 
     def _forget_funded(self) -> None:
-        """Drop from ``defunded`` the agents funded again or paused (their zero has a pause vote)."""
+        """Forget the defund of agents funded again or paused (a pause vote names their zero)."""
         self.defunded = {
             a for a in self.defunded if a not in self.paused and self.weights.get(a, 0.0) <= 0.0
         }

@@ -105,17 +105,20 @@ def test_decide_when_strategy_raises_then_contained_counted_and_next_event_decid
     assert core.state == 1  # the failed decision did not change the state
 
 
-def test_pause_when_orders_open_then_cancels_them_and_decides_nothing_until_resumed() -> None:
+def test_pause_when_orders_open_then_cancels_them_and_opens_nothing_until_resumed() -> None:
     core = AgentCore(Echo())
     core.on_placed(PlaceOrder(intent=intent(0)), view(0), None)
     core.on_placed(PlaceOrder(intent=intent(1)), view(1, OrderState.FILLED), None)
     cancels = core.pause("drawdown")
     assert cancels == [CancelOrder(intent_id="e0")]
     assert core.status is AgentStatus.PAUSED
-    assert core.on_events([top(3)]) == []
+    assert core.on_events([top(3)]) == [CancelOrder(intent_id="e0")]  # still open: again
+    core.on_canceled(CancelOrder(intent_id="e0"), view(0, OrderState.CANCELED))
+    assert core.on_events([top(3)]) == []  # flat: its buy would open, so nothing passes
     core.resume()
     assert core.on_events([top(4)])
-    assert core.stop() == [CancelOrder(intent_id="e0")]
+    core.on_placed(PlaceOrder(intent=intent(2)), view(2), None)
+    assert core.stop() == [CancelOrder(intent_id="e2")]
     core.resume()  # a stopped agent stays stopped
     assert core.status is AgentStatus.STOPPED and core.on_events([top(5)]) == []
 
