@@ -169,9 +169,13 @@ def _observe(
     for trade in snapshot.trades:
         if trade.venue == config.venue and trade.symbol == config.symbol:
             traded.append((trade.ts_ns, trade.price * trade.amount))
+    last_bar_ns = state.last_bar_ns
     for bar in snapshot.bars:
         if bar.venue == config.venue and bar.symbol == config.symbol:
-            traded.append((bar.ts_ns, bar.close * bar.volume))
+            # The strategy hands the latest bar to every decision of its minute: once only.
+            if last_bar_ns is None or bar.ts_ns > last_bar_ns:
+                traded.append((bar.ts_ns, bar.close * bar.volume))
+                last_bar_ns = bar.ts_ns
     volume_start = now - config.volume_window_ns
     oi = [e for e in state.open_interest if e[0] > start]
     value, oi_ts = snapshot.open_interest, snapshot.open_interest_ts_ns
@@ -197,6 +201,7 @@ def _observe(
             "recorded_seen": recorded_seen,
             "traded": tuple(e for e in traded if e[0] > volume_start and e[1].is_finite()),
             "open_interest": tuple(oi),
+            "last_bar_ns": last_bar_ns,
             "last_ts_ns": now,
             "tally": tally,
         }

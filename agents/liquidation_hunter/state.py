@@ -152,6 +152,7 @@ class HunterState(Frozen):
     prints: tuple[Print, ...] = ()  # the cascade window's liquidations, oldest first
     recorded_seen: bool = False
     traded: tuple[tuple[int, Dec], ...] = ()  # (ts_ns, notional)
+    last_bar_ns: int | None = None  # the newest bar counted in ``traded``
     window_mids: tuple[tuple[int, Dec], ...] = ()  # (ts_ns, mid), one a second, in the window
     minute_mids: tuple[tuple[int, float], ...] = ()  # (minute, last mid) over vol_window_ns
     open_interest: tuple[tuple[int, Dec], ...] = ()  # (ts_ns, OI), one a second, in the window

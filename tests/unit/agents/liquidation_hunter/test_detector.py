@@ -29,7 +29,7 @@ from agents.liquidation_hunter.logic import (
     decide,
     initial_state,
 )
-from core.events import Liquidation
+from core.events import Bar, Liquidation
 
 NS = 1_000_000_000
 MS = 1_000_000
@@ -290,3 +290,10 @@ def test_idle_reason_when_an_entry_was_placed_then_none() -> None:
     after = [snap(T1 + 80 * NS, 19_800), snap(T1 + 90 * NS, 19_860)]
     state, _ = run([*quiet(), *crash(), *after], cfg)
     assert idle_reason(state, cfg) is None
+
+
+def test_observe_when_the_same_bar_comes_with_every_decision_then_its_volume_counts_once() -> None:
+    # The strategy hands the latest bar to each decision of its minute.
+    bar = Bar(T0, "bybit", "BTC/USDT:USDT", D(20_000), D(20_000), D(20_000), D(20_000), D(5), 60)
+    state, _ = run([snap(T0 + i * NS, 20_000, bars=(bar,)) for i in range(3)], config())
+    assert state.traded == ((T0, D(100_000)),)
