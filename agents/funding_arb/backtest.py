@@ -54,6 +54,7 @@ import json
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -69,6 +70,7 @@ from core.events import FundingEvent
 from core.models import Side
 from core.money import ZERO
 from exchanges.feeds.replay import ReplayFeed
+from gateway.intents import OrderIntent
 
 EXPLAIN = (__doc__ or "").split("\n\nWhy the carry", 1)[-1].join(["Why the carry", ""])
 """The explanation printed by ``--explain``: the module docstring from "Why the carry" on."""
@@ -180,6 +182,47 @@ class _Book:
         return value
 
 
+def hourly_prints(
+    events: Iterable[object], markets: set[tuple[str, str]]
+) -> Iterator[tuple[int, list[FundingEvent]]]:
+    """Yield (hour, prints) for each hour with prints of ``markets``: one decision per hour.
+
+    Hyperliquid's hourly prints land a few milliseconds after the hour, Binance's and
+    Bybit's on it: bucketing by hour lines them up.
+    """
+    bucket: list[FundingEvent] = []
+    current: int | None = None
+    for event in events:
+        if not isinstance(event, FundingEvent) or (event.venue, event.symbol) not in markets:
+            continue
+        hour = event.ts_ns // _HOUR_NS
+        if current is not None and hour != current:
+            yield current, bucket
+            bucket = []
+        current = hour
+        bucket.append(event)
+    if current is not None:
+        yield current, bucket
+
+
+def reference_marks(prints: Iterable[FundingEvent]) -> dict[str, Decimal]:
+    """Return the price of each base asset these prints set: Binance's USDT-perp mark.
+
+    Every leg of that asset (Binance and Bybit spot and perp, Hyperliquid perp) is
+    priced at it until the next one, so the basis between legs is zero here.
+    """
+    return {
+        event.symbol.split("/")[0]: event.mark_price
+        for event in prints
+        if event.venue == "binance" and event.mark_price is not None and "USDT" in event.symbol
+    }
+
+
+def markets_of(config: FundingArbConfig) -> set[tuple[str, str]]:
+    """Return every (venue, symbol) the configuration trades."""
+    return _markets(config)
+
+
 def _markets(config: FundingArbConfig) -> set[tuple[str, str]]:
     found = set()
     for venue, markets in config.venues.items():
@@ -197,11 +240,13 @@ def run_backtest(
     slippage: Decimal = Decimal("0.0002"),
     start_ns: int | None = None,
     end_ns: int | None = None,
+    trace: list[OrderIntent] | None = None,
 ) -> dict[str, Any]:
-    """Run ``decide`` over the funding prints and return the report (floats are statistics)."""
-    base = config or FundingArbConfig()
-    # Marks refresh every 8h here (Binance's settlements): let a price that old still count.
-    config = replace_config(base, slippage=slippage, stale_quote_ns=9 * _HOUR_NS)
+    """Run ``decide`` over the funding prints and return the report (floats are statistics).
+
+    ``trace``, when given, receives every order the core placed, in order.
+    """
+    config = backtest_config(config or FundingArbConfig(), slippage)
     markets = _markets(config)
     feed = ReplayFeed(data_dir, symbols=symbols, start_ns=start_ns, end_ns=end_ns)
     book = _Book(capital=capital, cash=capital)
@@ -219,11 +264,10 @@ def run_backtest(
 
     def run_hour(hour: int, prints: list[FundingEvent]) -> None:
         nonlocal state, peak, max_drawdown
-        ts_ns = hour * _HOUR_NS
-        for event in prints:
-            if event.venue == "binance" and event.mark_price is not None and "USDT" in event.symbol:
-                marks[event.symbol.split("/")[0]] = event.mark_price
-                mark_ts[event.symbol.split("/")[0]] = ts_ns
+        ts_ns = max(event.ts_ns for event in prints)  # decide when the hour's last print lands
+        for asset, mark in reference_marks(prints).items():
+            marks[asset] = mark
+            mark_ts[asset] = ts_ns
         if last_run[0] is not None:
             book.charge_borrow(borrow_rates, marks, hour - last_run[0])
         last_run[0] = hour
@@ -256,6 +300,8 @@ def run_backtest(
         )
         for action in actions:
             if isinstance(action, PlaceOrder):
+                if trace is not None:
+                    trace.append(action.intent)
                 book.fill(action, marks[action.intent.symbol.split("/")[0]], slippage)
         deployed = sum(
             (abs(q) * marks.get(s.split("/")[0], ZERO) for (_, s), q in book.positions.items()),
@@ -267,23 +313,14 @@ def run_backtest(
         peak = max(peak, equity)
         max_drawdown = max(max_drawdown, float((peak - equity) / peak))
 
-    bucket: list[FundingEvent] = []
-    hour_of_bucket: int | None = None
-    for event in feed:
-        if not isinstance(event, FundingEvent) or (event.venue, event.symbol) not in markets:
-            continue
-        if event.rate.is_finite() and event.interval_hours > 0:
-            rate_sums[f"{event.venue}:{event.symbol}"].append(event.rate / event.interval_hours)
-        hour = event.ts_ns // _HOUR_NS
-        if hour_of_bucket is not None and hour != hour_of_bucket:
-            run_hour(hour_of_bucket, bucket)
-            bucket = []
+    for hour, bucket in hourly_prints(feed, markets):
+        for event in bucket:
+            if event.rate.is_finite() and event.interval_hours > 0:
+                rate_sums[f"{event.venue}:{event.symbol}"].append(event.rate / event.interval_hours)
         if first_hour is None:
             first_hour = hour
-        hour_of_bucket = last_hour = hour
-        bucket.append(event)
-    if hour_of_bucket is not None:
-        run_hour(hour_of_bucket, bucket)
+        last_hour = hour
+        run_hour(hour, bucket)
 
     hours = float(last_hour - (first_hour or last_hour) + 1)
     years = hours / _YEAR_HOURS
@@ -341,6 +378,12 @@ def run_backtest(
             for name, rates in sorted(rate_sums.items())
         },
     }
+
+
+def backtest_config(config: FundingArbConfig, slippage: Decimal) -> FundingArbConfig:
+    """Return the config the backtest's core runs with: ``config`` with the backtest's
+    slippage, and prices up to 9h old still fresh (marks refresh every 8h here)."""
+    return replace_config(config, slippage=slippage, stale_quote_ns=9 * _HOUR_NS)
 
 
 def replace_config(config: FundingArbConfig, **changes: Any) -> FundingArbConfig:

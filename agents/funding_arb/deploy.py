@@ -143,7 +143,12 @@ def deploy(
     why: Counter[str] = Counter()
     best: tuple[Decimal, Decimal, str] | None = None  # (value, carry, key) of the best tradable
     tradable = 0
+    seen_best: tuple[Decimal, str] | None = None  # best carry among candidates with any estimate
     for key, kind, base, legs in all_candidates:
+        if all(leg.market in view.rates for leg in legs if is_perp(leg)):
+            carry = expected_carry(legs, view, config)
+            if seen_best is None or carry > seen_best[0]:
+                seen_best = (carry, key)
         if not view.tradable(legs):
             continue
         tradable += 1
@@ -218,6 +223,8 @@ def deploy(
         blocked=tuple(sorted(why.items())),
         deployed_fraction=round(float(deployed / budget), 4) if budget > 0 else 0.0,
         active_units=len(active),
+        seen_unit=seen_best[1] if seen_best else None,
+        seen_carry_apr_pct=round(apr_pct(seen_best[0]), 3) if seen_best else None,
     )
 
 

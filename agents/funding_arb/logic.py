@@ -232,6 +232,14 @@ def decide(
             if reason is not None:
                 close_unit(units, unit, reason, view, config, counters, notes)
 
+    # A closing unit already flat frees its capital and markets before new entries.
+    for key, unit in list(units.items()):
+        if unit.status == "closing" and all(
+            view.held(leg.market) == 0 and leg.market not in view.busy for leg in unit.legs
+        ):
+            bump(counters, "closed")
+            del units[key]
+
     failures = dict(state.failures)
     evaluation = deploy(units, failures, view, config, counters, notes)
 

@@ -147,6 +147,9 @@ class Evaluation:
     deployed_fraction: float = 0.0
     """Capital of the active units over the budget."""
     active_units: int = 0
+    seen_unit: str | None = None
+    """The best candidate by expected carry among those with an estimate, tradable or not."""
+    seen_carry_apr_pct: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

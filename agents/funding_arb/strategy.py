@@ -68,3 +68,41 @@ class FundingArbStrategy:
         self, state: FundingArbState, snapshot: Snapshot
     ) -> tuple[FundingArbState, Sequence[Action]]:
         return decide(state, snapshot, self.config)
+
+    def idle_reason(self, state: FundingArbState) -> str | None:
+        """Return what kept the last decide from entering, with its figures; None if holding."""
+        return idle_reason(state, self.config)
+
+
+def idle_reason(state: FundingArbState, config: FundingArbConfig) -> str | None:
+    """Say in one line why no unit is held, from the figures the last decide recorded."""
+    seen = state.evaluation
+    if seen.active_units:
+        return None
+    if not state.rebuilt:
+        return "no decision yet"
+    if seen.candidates == 0:
+        return "no candidate unit: no venue in the config has a spot and a perp (or two perps)"
+    if seen.tradable == 0:
+        prints = max((e.prints for e in state.estimates.values()), default=0)
+        line = (
+            f"0 of {seen.candidates} candidate units tradable: each perp needs "
+            f"{config.min_prints} funding prints (most seen {prints}), a fresh estimate "
+            "and fresh prices on every leg"
+        )
+        if seen.seen_unit is not None and seen.seen_carry_apr_pct is not None:
+            line += (
+                f"; on what it saw the best unit, {seen.seen_unit}, "
+                f"would carry {seen.seen_carry_apr_pct:.1f} %/yr before costs"
+            )
+        return line
+    if seen.best_net_apr_pct is not None and seen.best_net_apr_pct <= seen.entry_apr_pct:
+        return (
+            f"best carry {seen.best_net_apr_pct:.1f} %/yr after costs < entry "
+            f"{seen.entry_apr_pct:.1f} %/yr ({seen.best_unit}: "
+            f"{seen.best_carry_apr_pct:.1f} %/yr before costs)"
+        )
+    if seen.blocked:
+        parts = ", ".join(f"{name} {count}" for name, count in seen.blocked)
+        return f"units that clear the entry bar were held back: {parts}"
+    return None

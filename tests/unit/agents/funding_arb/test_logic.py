@@ -220,8 +220,9 @@ def test_missing_perp_leg_is_completed_then_the_spot_leg_is_unwound() -> None:
     assert list(placed) == [SPOT]  # hedging gave up: unwind the filled leg, nothing new
     assert placed[SPOT].intent.side is Side.SELL and placed[SPOT].intent.amount == Decimal("0.5")
     assert state.counters["hedges"] == 1 and state.counters["unwinds"] == 1
-    state, actions = decide(state, snapshot(T0 + 3 * HOUR), config)
+    state, actions = decide(state, snapshot(T0 + 2 * HOUR + HOUR // 2), config)
     assert actions == [] and state.units == {}
+    assert state.evaluation.blocked == (("cooldown", 1),)  # an hour before it may try again
 
 
 def test_partial_perp_fill_is_topped_up_to_the_spot_size() -> None:
