@@ -369,7 +369,10 @@ class FeedActor:
 
     def _count_generated(self, events: list[MarketEvent]) -> list[MarketEvent]:
         for event in events:
-            kind = "liquidations" if isinstance(event, Liquidation) else type(event).__name__
+            kind = type(event).__name__
+            if isinstance(event, Liquidation):
+                # The model's prints, and the recorded ones a venue took (its model then off).
+                kind = "liquidations" if event.source == "model" else "recorded_liquidations"
             self._generated[kind] += 1
         return events
 

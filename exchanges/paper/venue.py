@@ -103,6 +103,13 @@ class PaperVenue(VenueCore):
         """When the first recorded liquidation switched the model off (None: it did not)."""
         return self._model_off_ns
 
+    def stats(self) -> dict[str, int]:
+        """The counters, with ``model_on`` (0/1) and ``model_off_ns`` (0: never switched off)."""
+        stats = super().stats()
+        stats["model_on"] = int(self._model is not None)
+        stats["model_off_ns"] = self._model_off_ns or 0
+        return stats
+
     def liquidation_source(self) -> str:
         """Say where this venue's liquidations come from, for the run's summary."""
         off = self.model_off_ns

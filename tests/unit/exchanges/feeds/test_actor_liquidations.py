@@ -52,28 +52,31 @@ class Agent:
         return []
 
 
-def _run(tmp_path: Path, model: bool) -> tuple[list[Liquidation], InProcessVenue]:
+def _run(tmp_path: Path, model: bool) -> tuple[list[Liquidation], InProcessVenue, FeedActor]:
     data = write_replay(tmp_path / "data")
     actor = FeedActor(str(data), speed=None, batch_size=4, max_in_flight=2)
     venue, agent = InProcessVenue(model), Agent()
     actor.run({VENUE: venue}, {"hunter": agent})  # type: ignore[dict-item]
-    return [e for e in agent.seen if isinstance(e, Liquidation)], venue
+    return [e for e in agent.seen if isinstance(e, Liquidation)], venue, actor
 
 
 @pytest.mark.parametrize("model", [True, False])
 def test_publish_when_replay_has_recorded_prints_then_each_reaches_the_agents_once(
     tmp_path: Path, model: bool
 ) -> None:
-    seen, venue = _run(tmp_path, model)
+    seen, venue, actor = _run(tmp_path, model)
     recorded = [e for e in seen if e.source == "recorded"]
     assert sorted(recorded, key=lambda e: e.ts_ns) == recorded_liquidations()
     assert venue.venue.stats()["recorded_liquidations"] == 3
+    assert venue.venue.stats()["model_on"] == 0
+    generated = actor.progress()["generated"]
+    assert generated.get("recorded_liquidations") == 3  # not counted as the model's
 
 
 def test_publish_when_model_on_then_no_model_print_after_the_first_recorded_one(
     tmp_path: Path,
 ) -> None:
-    seen, venue = _run(tmp_path, model=True)
+    seen, venue, _ = _run(tmp_path, model=True)
     off = venue.venue.model_off_ns
     assert off == recorded_liquidations()[0].ts_ns
     sources = [e.source for e in seen]
