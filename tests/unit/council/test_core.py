@@ -144,6 +144,8 @@ def test_from_log_when_rebuilt_mid_run_then_decides_exactly_as_the_original() ->
     assert rebuilt.paused == original.paused and rebuilt.parked == original.parked
     assert rebuilt.weights == original.weights and rebuilt.peaks == original.peaks
     assert (rebuilt.next_sample_ns, rebuilt.periods) == (original.next_sample_ns, original.periods)
+    assert rebuilt.since == original.since and rebuilt.sampled_ns == original.sampled_ns
+    assert rebuilt.defunded == original.defunded
     for t in range(9, 20):
         a = original.on_time(t * H, _noisy_equity(t), budgets)
         b = rebuilt.on_time(t * H, _noisy_equity(t), budgets)
