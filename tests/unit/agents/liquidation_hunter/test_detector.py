@@ -297,3 +297,15 @@ def test_observe_when_the_same_bar_comes_with_every_decision_then_its_volume_cou
     bar = Bar(T0, "bybit", "BTC/USDT:USDT", D(20_000), D(20_000), D(20_000), D(20_000), D(5), 60)
     state, _ = run([snap(T0 + i * NS, 20_000, bars=(bar,)) for i in range(3)], config())
     assert state.traded == ((T0, D(100_000)),)
+
+
+def test_decide_when_a_binance_stream_prints_every_second_then_saturation_is_a_cascade() -> None:
+    # 10 one-second slots of 5k each: a lower bound of 50k < 100k, but a stream that
+    # printed every second hides more orders than it shows.
+    cfg = config(venue="binance")
+    snaps = [*quiet(), *(snap(T1 + i * NS, 19_990 - 10 * i,
+                              liquidations=(liq(T1 + i * NS, 5_000, venue="binance"),))
+                         for i in range(10))]  # fmt: skip
+    state, _ = run(snaps, cfg)
+    (cascade,) = state.cascades
+    assert cascade.lower_bound and cascade.slots == 10 and cascade.notional == D(50_000)
