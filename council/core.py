@@ -15,7 +15,8 @@ budget with significance (one-sided t-test on the per-period P&L changes,
 the weight it held when paused (within the cash left); the allocator then sees
 only its periods since the resume, so it explores again (``allocator.explore``)
 until it has ``min_history`` of them. A running agent whose weight falls to zero
-gets a ``defund`` vote naming why, so no agent sits at zero budget unexplained.
+gets a ``defund`` vote naming why, so no agent sits at zero budget unexplained;
+after ``cooling_ns`` it is resumed like a paused agent and explores again.
 No decision is taken while the market has shown no order book for a period
 (``quoted_ns``: the data has ended, or the feed stalls).
 Every decision carries its inputs so the caller can log why (the WAL record is
@@ -195,7 +196,7 @@ class CouncilCore:
     weights: dict[str, float] = field(default_factory=dict)
     paused: dict[str, int] = field(default_factory=dict)  # agent -> paused at (ns)
     since: dict[str, int] = field(default_factory=dict)  # agent -> sample index of start/resume
-    defunded: set[str] = field(default_factory=set)  # running agents at weight 0, vote given
+    defunded: dict[str, int] = field(default_factory=dict)  # agent at weight 0 -> since (ns)
     parked: dict[str, float] = field(default_factory=dict)  # paused agent -> its weight then
     shadow_pnl: dict[str, list[Decimal]] = field(default_factory=dict)  # variant id -> P&L samples
     swapped: set[str] = field(default_factory=set)
@@ -245,7 +246,7 @@ class CouncilCore:
                 elif vote.kind is VoteKind.RESUME:
                     core._resume(vote.agent_id)
                 else:
-                    core.defunded.add(vote.agent_id)
+                    core.defunded[vote.agent_id] = decision.ts_ns
             for promotion in decision.promotions:
                 core._swap(promotion["variant"])
             core.weights = {a: w for a, w in decision.weights.items() if a in core.pnl}
@@ -346,7 +347,7 @@ class CouncilCore:
     def _pause(self, agent: str, ts_ns: int) -> None:
         self.paused[agent] = ts_ns
         self.parked[agent] = self.weights.pop(agent, 0.0)
-        self.defunded.discard(agent)
+        self.defunded.pop(agent, None)
 
     def _resume(self, agent: str) -> None:
         """Give a resumed agent back its weight from before the pause, within the cash left.
@@ -355,6 +356,7 @@ class CouncilCore:
         peak and the history the allocator sees start at this sample.
         """
         self.paused.pop(agent, None)
+        self.defunded.pop(agent, None)
         parked = self.parked.pop(agent, 0.0)
         room = max(0.0, 1.0 - sum(w for a, w in self.weights.items() if a != agent))
         self.weights[agent] = min(parked, room)
@@ -366,7 +368,9 @@ class CouncilCore:
     def _forget_funded(self) -> None:
         """Forget the defund of agents funded again or paused (a pause vote names their zero)."""
         self.defunded = {
-            a for a in self.defunded if a not in self.paused and self.weights.get(a, 0.0) <= 0.0
+            a: ts
+            for a, ts in self.defunded.items()
+            if a not in self.paused and self.weights.get(a, 0.0) <= 0.0
         }
 
     def _votes(self, ts_ns: int, budgets: Mapping[str, Decimal]) -> list[Vote]:
@@ -382,6 +386,13 @@ class CouncilCore:
                     }
                     self._resume(agent)
                     votes.append(Vote(agent, VoteKind.RESUME, "cooling period over", inputs))
+                continue
+            defunded_at = self.defunded.get(agent)
+            if defunded_at is not None and ts_ns - defunded_at >= cfg.cooling_ns:
+                # Zero budget for good would starve it: it explores again from now on.
+                self._resume(agent)
+                inputs = {"defunded_at_ns": str(defunded_at)}
+                votes.append(Vote(agent, VoteKind.RESUME, "explores again after cooling", inputs))
                 continue
             budget = budgets.get(agent, Decimal(0))
             drawdown = self.peaks.get(agent, series[-1]) - series[-1]
@@ -463,7 +474,7 @@ class CouncilCore:
                 "pnl_since": str(series[-1] - series[start]) if series else "0",
                 "since_ns": str(self._since_ns(agent)),
             }
-            self.defunded.add(agent)
+            self.defunded[agent] = self.sampled_ns[-1] if self.sampled_ns else 0
             votes.append(Vote(agent, VoteKind.DEFUND, reason, inputs))
         return votes
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from allocator.empirical import AllocatorConfig
 from allocator.estimation import AgentGuard
 from council.core import CouncilConfig, CouncilCore, CouncilDecision, VoteKind
@@ -145,19 +147,37 @@ def test_reweight_when_resumed_then_explores_from_its_resume() -> None:
 
 
 def test_defund_when_weight_falls_to_zero_then_one_vote_names_agent_and_reason() -> None:
-    core = paper_council(edge_noise=D("1"), max_drawdown=D("1000"))  # no pause: only weights
-    path = [str(-10 * t) for t in range(30)]  # loses every period
+    core = paper_council(edge_noise=D("1"), max_drawdown=D("1000"), cooling_ns=100 * P)
+    path = [str(-10 * t) for t in range(30)]  # loses every period: no pause, only weights
     decisions = run(core, path)
     defunds = [(d, v) for d in decisions for v in d.votes if v.kind is VoteKind.DEFUND]
-    assert len(defunds) == 1
+    assert len(defunds) == 1  # once, not at every decision while it stays at zero
     decision, vote = defunds[0]
     assert vote.agent_id == "mm" and vote.reason == "every period since its start or resume lost"
     assert vote.inputs["guard"] == "all_losses" and decision.weights["mm"] == 0.0
     before = decisions[decisions.index(decision) - 2].weights["mm"]  # the previous reweighting
     assert 0.0 < before <= 0.25 + 1e-9  # it went down by the turnover limit, not at once
-    assert core.defunded == {"mm"}
+    assert core.defunded == {"mm": decision.ts_ns}
     rebuilt = CouncilCore.from_log(core.config, AGENTS, [d.log_payload() for d in decisions])
     assert rebuilt.defunded == core.defunded and rebuilt.since == core.since
+
+
+def test_defund_when_cooling_over_then_explores_again_instead_of_starving() -> None:
+    # Issue 11: with zero budget an agent could never earn its way back.
+    core = paper_council(edge_noise=D("1"), max_drawdown=D("1000"))
+    losing = [str(-10 * t) for t in range(7)]  # defunded at 6 (turnover-limited from 2)
+    decisions = run(core, losing)
+    [defunded_at] = [d.ts_ns for d in decisions for v in d.votes if v.kind is VoteKind.DEFUND]
+    later = run(core, [losing[-1]] * 14, start=7)  # flat afterwards, cooling is 4 periods
+    resumes = [(d, v) for d in later for v in d.votes if v.kind is VoteKind.RESUME]
+    assert resumes and resumes[0][1].reason == "explores again after cooling"
+    assert resumes[0][0].ts_ns - defunded_at >= core.config.cooling_ns
+    assert resumes[0][1].inputs == {"defunded_at_ns": str(defunded_at)}
+    assert core.weights["mm"] > 0.0 and core.since["mm"] >= 7
+    assert later[-1].allocation is not None
+    # judged only since its return: flat, so it keeps the exploration weight
+    assert later[-1].allocation.guards["mm"] is AgentGuard.ZERO_VARIANCE
+    assert core.weights["mm"] == pytest.approx(0.05)
 
 
 def test_from_log_when_paused_and_resumed_then_resume_point_rebuilt() -> None:
