@@ -11,8 +11,10 @@ Contract
 
 The invariants (DESIGN.md numbers):
 
-- ``duplicates`` (1): at most one venue order per client order id; at most
-  one INTENT record per client order id.
+- ``duplicates`` (1): at most one venue order per intent — venue orders are
+  mapped through the WAL's INTENT records to their (agent, intent id), so two
+  venue orders for one intent are a duplicate whatever client order ids they
+  carry; at most one INTENT record per client order id and per intent.
 - ``lost`` (2): every venue order with our prefix maps to a WAL intent; every
   order the venue acknowledged (in the WAL) exists at the venue; with
   ``final``, every intent is terminal, UNKNOWN and still tracked, or open at
@@ -29,6 +31,12 @@ The invariants (DESIGN.md numbers):
 - ``fills_once`` (6): one FILL record per (venue, trade id); each booked
   trade is one the venue made, for the same client order id and amount;
   each order's filled amount equals its trades'.
+- ``reservations`` (7): every live reservation belongs to a non-terminal
+  order (a terminal order reserves nothing, none reserves more than it took
+  or less than zero), and each agent's reserved total is its orders' sum.
+- ``liveness`` (8): a breaker the WAL leaves OPEN names the record that
+  opened it (its sequence and reason are printed); with ``final``, an order
+  left in flight (PENDING, UNKNOWN, CANCEL_PENDING) is listed as a note.
 - ``audit``: the audit store is a prefix of the WAL: no order, fill or
   record it holds is unknown to the WAL, and nothing the WAL holds up to the
   store's last sequence is missing from it.
@@ -54,7 +62,16 @@ from gateway.intents import CLIENT_ORDER_ID_PREFIX
 from gateway.orders import OrderState
 from gateway.wal_format import RecordType
 
-INVARIANTS: Final = ("duplicates", "lost", "conservation", "breaker", "fills_once", "audit")
+INVARIANTS: Final = (
+    "duplicates",
+    "lost",
+    "conservation",
+    "breaker",
+    "fills_once",
+    "reservations",
+    "liveness",
+    "audit",
+)
 SAFE_DOWNWARD: Final = frozenset({Trigger.RESET, Trigger.RESET_TO_CLOSED, Trigger.PROBES_PASSED})
 """The only ways to a less safe breaker state: an operator's reset, or probes that passed."""
 _ACKNOWLEDGED: Final = frozenset({OrderState.OPEN, OrderState.PARTIALLY_FILLED, OrderState.FILLED})
@@ -133,6 +150,8 @@ def check(evidence: Evidence) -> list[InvariantResult]:
         _conservation(evidence),
         _breaker(evidence),
         _fills_once(evidence),
+        _reservations(evidence),
+        _liveness(evidence),
         _audit(evidence),
     ]
 
@@ -152,23 +171,68 @@ def _intents(evidence: Evidence) -> dict[str, tuple[int, Mapping[str, Any]]]:
 # -- 1: DUPLICATES ------------------------------------------------------------------
 
 
+IntentKey = tuple[str, str]
+"""(agent id, intent id): what one order is for, whatever client order id it carries."""
+
+
+def duplicate_intents(
+    intent_of: Mapping[str, IntentKey], venue_orders: Sequence[tuple[str, str]]
+) -> tuple[int, list[str]]:
+    """Return (intents checked, violations): venue orders per intent and per client order id.
+
+    ``intent_of`` maps each client order id the WAL logged to its intent;
+    ``venue_orders`` is (venue, client order id) of every venue order with our
+    prefix. Shared by ``chaos.check`` and the deterministic simulation.
+    """
+    by_intent: dict[IntentKey, list[str]] = {}
+    per_cid: Counter[tuple[str, str]] = Counter()
+    for venue, cid in venue_orders:
+        per_cid[(venue, cid)] += 1
+        key = intent_of.get(cid)
+        if key is not None:
+            by_intent.setdefault(key, []).append(f"{venue}:{cid}")
+    violations = [
+        f"{count} venue orders carry {venue}:{cid}"
+        for (venue, cid), count in sorted(per_cid.items())
+        if count > 1
+    ]
+    for (agent, intent_id), orders in sorted(by_intent.items()):
+        if len(orders) > 1:
+            violations.append(
+                f"intent {agent}/{intent_id} placed {len(orders)} times at the venue: "
+                + ", ".join(sorted(orders))
+            )
+    return len(by_intent), violations
+
+
 def _duplicates(evidence: Evidence) -> InvariantResult:
     result = InvariantResult("duplicates")
-    counts: Counter[str] = Counter()
-    for name, venue in evidence.venues.items():
-        for order in venue.orders:
-            if _ours(order.client_order_id):
-                counts[f"{name}:{order.client_order_id}"] += 1
-    result.checked = len(counts)
-    for key, count in sorted(counts.items()):
-        if count > 1:
-            result.violations.append(f"{count} venue orders carry {key}")
-    logged = Counter(
-        str(p["client_order_id"]) for _, k, p in evidence.records if k is RecordType.INTENT
-    )
+    intent_of: dict[str, IntentKey] = {}
+    logged: Counter[str] = Counter()
+    cids_of: dict[IntentKey, set[str]] = {}
+    for _, kind, payload in evidence.records:
+        if kind is RecordType.INTENT:
+            cid = str(payload["client_order_id"])
+            key = (str(payload["agent_id"]), str(payload["intent_id"]))
+            logged[cid] += 1
+            intent_of.setdefault(cid, key)
+            cids_of.setdefault(key, set()).add(cid)
+    placed = [
+        (name, str(order.client_order_id))
+        for name, venue in evidence.venues.items()
+        for order in venue.orders
+        if _ours(order.client_order_id)
+    ]
+    result.checked, result.violations = duplicate_intents(intent_of, placed)
     for cid, count in sorted(logged.items()):
         if count > 1:
             result.violations.append(f"{count} INTENT records for {cid}")
+    for (agent, intent_id), cids in sorted(cids_of.items()):
+        if len(cids) > 1:
+            result.violations.append(
+                f"intent {agent}/{intent_id} logged under {len(cids)} client order ids: "
+                + ", ".join(sorted(cids))
+            )
     return result
 
 
@@ -326,6 +390,81 @@ def _fills_once(evidence: Evidence) -> InvariantResult:
                 f"{view.client_order_id}: filled {view.filled}, its booked trades add up to "
                 f"{by_cid.get(view.client_order_id, ZERO)}"
             )
+    return result
+
+
+# -- 7: RESERVATIONS -------------------------------------------------------------------
+
+
+def reservation_problems(snapshot: Any) -> tuple[int, list[str]]:
+    """Return (orders checked, violations) of invariant 7 over an ``EngineSnapshot``.
+
+    Shared by ``chaos.check`` and the deterministic simulation.
+    """
+    problems: list[str] = []
+    reserved: dict[str, Decimal] = {}
+    for order in snapshot.orders:
+        cid, left = order.client_order_id, order.reservation_left
+        if left < 0 or left > order.reservation:
+            problems.append(f"{cid}: {left} left of a reservation of {order.reservation}")
+        if order.state.is_terminal and left != 0:
+            problems.append(f"{cid} is {order.state} and still reserves {left}")
+        reserved[order.agent_id] = reserved.get(order.agent_id, ZERO) + left
+    for agent, view in snapshot.agents.items():
+        if view.reserved < 0:
+            problems.append(f"{agent} reserves {view.reserved}")
+        if view.reserved != reserved.get(agent, ZERO):
+            problems.append(
+                f"{agent}: the ledger reserves {view.reserved}, its orders "
+                f"{reserved.get(agent, ZERO)}"
+            )
+    return len(snapshot.orders), problems
+
+
+def _reservations(evidence: Evidence) -> InvariantResult:
+    result = InvariantResult("reservations")
+    result.checked, result.violations = reservation_problems(evidence.engine.snapshot())
+    return result
+
+
+# -- 8: LIVENESS ------------------------------------------------------------------------
+
+_IN_FLIGHT: Final = frozenset({OrderState.PENDING, OrderState.UNKNOWN, OrderState.CANCEL_PENDING})
+
+
+def _liveness(evidence: Evidence) -> InvariantResult:
+    result = InvariantResult("liveness")
+    opened: tuple[int, Mapping[str, Any]] | None = None
+    tripped: tuple[int, Mapping[str, Any]] | None = None  # what started a drain
+    for seq, kind, payload in evidence.records:
+        if kind is not RecordType.BREAKER:
+            continue
+        target = payload.get("to_state")
+        tripped = (seq, payload) if target == BreakerState.DRAINING else tripped
+        opened = (seq, payload) if target == BreakerState.OPEN else None
+    if evidence.engine.breaker_state is BreakerState.OPEN:
+        result.checked += 1
+        if opened is None:
+            result.violations.append("the breaker is OPEN and no BREAKER record opened it")
+        else:
+            seq, payload = opened
+            if payload.get("from_state") == BreakerState.DRAINING and tripped is not None:
+                seq, payload = tripped  # drained or timed out: the trip is the cause
+            why = payload.get("reason")
+            detail = payload.get("detail") or ""
+            if not why:
+                result.violations.append(f"the breaker OPEN by seq {seq} names no reason")
+            else:
+                result.notes.append(f"OPEN by seq {seq}: {why} {detail}".rstrip())
+    if evidence.final:
+        stuck = [
+            f"{o.client_order_id} {o.state}"
+            for o in evidence.engine.snapshot().orders
+            if o.state in _IN_FLIGHT
+        ]
+        result.checked += len(stuck)
+        if stuck:
+            result.notes.append(f"{len(stuck)} orders in flight at the end: {', '.join(stuck[:5])}")
     return result
 
 

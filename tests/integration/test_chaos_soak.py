@@ -53,6 +53,8 @@ def test_soak_when_actors_killed_and_venue_faults_then_zero_violations(tmp_path:
         "conservation": 0,
         "breaker": 0,
         "fills_once": 0,
+        "reservations": 0,
+        "liveness": 0,
         "audit": 0,
     }, summary
     assert done.returncode == 0

@@ -14,10 +14,9 @@ the trade ids agree ("synced"), which ``check_world`` reports.
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
-from decimal import Decimal
 
+from chaos.invariants import duplicate_intents, reservation_problems
 from core.money import ZERO
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineSnapshot
@@ -49,11 +48,13 @@ class CheckReport:
 
 
 def check_world(world: World, *, final: bool = False) -> CheckReport:
-    """Check invariants 1, 2, 3 and 6 now; with ``final``, also that every order is settled."""
+    """Check invariants 1, 2, 3, 6 and 7 now; with ``final``, also that every order is settled."""
     report = CheckReport()
     engine = world.engine
     snapshot = engine.snapshot()
-    _check_orders(world, {o.client_order_id for o in snapshot.orders}, report)
+    _check_orders(
+        world, {o.client_order_id: (o.agent_id, o.intent_id) for o in snapshot.orders}, report
+    )
     _check_books(world, engine, snapshot, report, final=final)
     return report
 
@@ -61,13 +62,25 @@ def check_world(world: World, *, final: bool = False) -> CheckReport:
 # -- 1 AND 2: ONE VENUE ORDER PER INTENT, NONE WITHOUT ONE ------------------------
 
 
-def _check_orders(world: World, known: set[str], report: CheckReport) -> None:
-    counts = Counter(o.client_order_id for o in world.paper.all_orders() if o.client_order_id)
-    for cid, count in counts.items():
-        if count > 1:
-            report.add("duplicate", f"{count} venue orders carry client order id {cid}")
+def _check_orders(world: World, known: dict[str, tuple[str, str]], report: CheckReport) -> None:
+    """Count venue orders per intent (``chaos.invariants``, the checker chaos runs use too)."""
+    placed = [(VENUE, o.client_order_id) for o in world.paper.all_orders() if o.client_order_id]
+    _, duplicates = duplicate_intents(known, placed)
+    for detail in duplicates:
+        report.add("duplicate", detail)
+    for _, cid in placed:
         if cid.startswith(CLIENT_ORDER_ID_PREFIX) and cid not in known:
             report.add("lost", f"venue order {cid} maps to no intent in the gateway")
+    by_intent: dict[tuple[str, str], list[str]] = {}
+    for cid, key in known.items():
+        by_intent.setdefault(key, []).append(cid)
+    for (agent, intent_id), cids in sorted(by_intent.items()):
+        if len(cids) > 1:
+            report.add(
+                "idempotency",
+                f"intent {agent}/{intent_id} tracked under {len(cids)} client order ids: "
+                + ", ".join(sorted(cids)),
+            )
 
 
 # -- 3 AND 6: CONSERVATION, RESERVATIONS, EACH FILL ONCE ------------------------
@@ -87,17 +100,12 @@ def _check_books(
     for problem in world.paper.check_conservation():
         report.add("conservation", f"venue books: {problem}")
 
-    reserved: dict[str, Decimal] = {}
+    for problem in reservation_problems(snapshot)[1]:
+        report.add("reservation", problem)
     trade_owner: dict[str, str] = {}
     venue_trades = {t.id: t for t in world.paper.my_trades()}
     for order in snapshot.orders:
         cid = order.client_order_id
-        left = order.reservation_left
-        if left < 0 or left > order.reservation:
-            report.add("reservation", f"{cid}: {left} left of a reservation of {order.reservation}")
-        if order.state.is_terminal and left != 0:
-            report.add("reservation", f"{cid} is {order.state} and still reserves {left}")
-        reserved[order.agent_id] = reserved.get(order.agent_id, ZERO) + left
         filled = ZERO
         for trade_id in order.trade_ids:
             if trade_id in trade_owner:
@@ -117,16 +125,8 @@ def _check_books(
         if final and not (order.state.is_terminal or order.state is OrderState.UNKNOWN):
             report.add("unresolved_at_end", f"{cid} ({order.intent_id}) is {order.state}")
     for agent, view in snapshot.agents.items():
-        if view.reserved < 0:
-            report.add("reservation", f"{agent} reserves {view.reserved}")
         if view.budget < 0:
             report.add("reservation", f"{agent} has a budget of {view.budget}")
-        if view.reserved != reserved.get(agent, ZERO):
-            report.add(
-                "reservation",
-                f"{agent}: the ledger reserves {view.reserved}, its orders "
-                f"{reserved.get(agent, ZERO)}",
-            )
     applied = snapshot.counters.get("fills", 0) - snapshot.counters.get("house_fills", 0)
     if applied != len(trade_owner):
         report.add("fill", f"{applied} fills counted as applied, {len(trade_owner)} trade ids held")

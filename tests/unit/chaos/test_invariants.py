@@ -156,3 +156,88 @@ def test_check_when_audit_store_lacks_an_intent_then_audit_fails(record: Any) ->
     del missing[cid]
     named = by_name(check(evidence(records, markets, venue, audit=replace(full, orders=missing))))
     assert f"WAL intent {cid}" in named["audit"].line()
+
+
+class _PlantedEngine:
+    """The rebuilt engine with one thing planted: its snapshot or its breaker state."""
+
+    def __init__(self, engine: Any, **planted: Any) -> None:
+        self._engine = engine
+        self._planted = planted
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._engine, name)
+
+    def snapshot(self) -> Any:
+        return self._planted.get("snapshot") or self._engine.snapshot()
+
+    @property
+    def breaker_state(self) -> Any:
+        return self._planted.get("breaker_state") or self._engine.breaker_state
+
+
+def test_check_when_intent_placed_again_under_a_new_client_order_id_then_duplicates_fails(
+    record: Any,
+) -> None:
+    # The issue's case: a client order id that changed at each start placed one intent twice.
+    # Counted per client order id, both orders looked unique; counted per intent they are two.
+    records, markets, venue = record
+    _, _, payload = next(r for r in records if r[1] is RecordType.INTENT)
+    order = next(o for o in venue.orders if o.client_order_id == payload["client_order_id"])
+    again = {**payload, "client_order_id": "swRESTARTEDxxxxx"}
+    planted_records = [*records, (records[-1][0] + 1, RecordType.INTENT, again)]
+    planted_venue = replace(
+        venue,
+        orders=[*venue.orders, _copy(order, id="planted-3", client_order_id="swRESTARTEDxxxxx")],
+    )
+    named = by_name(check(evidence(planted_records, markets, planted_venue)))
+    line = named["duplicates"].line()
+    assert not named["duplicates"].ok
+    assert f"intent {payload['agent_id']}/{payload['intent_id']} placed 2 times" in line
+    assert "logged under 2 client order ids" in line
+
+
+def test_check_when_rejected_order_keeps_its_reservation_then_reservations_fails(
+    record: Any,
+) -> None:
+    records, markets, venue = record
+    engine = rebuild_engine(records, markets)
+    snapshot = engine.snapshot()
+    done = next(o for o in snapshot.orders if o.state.is_terminal and o.reservation > 0)
+    leaked = done.model_copy(update={"reservation_left": done.reservation})
+    orders = [leaked if o is done else o for o in snapshot.orders]
+    planted = _PlantedEngine(engine, snapshot=snapshot.model_copy(update={"orders": orders}))
+    named = by_name(check(Evidence(records, planted, {VENUE: venue}, final=True)))
+    line = named["reservations"].line()
+    assert not named["reservations"].ok
+    assert f"{done.client_order_id} is {done.state} and still reserves {done.reservation}" in line
+    assert f"{done.agent_id}: the ledger reserves" in line
+
+
+def test_check_when_breaker_left_open_then_liveness_names_the_trip_or_fails_without_one(
+    record: Any,
+) -> None:
+    records, markets, venue = record
+    seq = records[-1][0]
+    trip = {
+        "from_state": "closed",
+        "to_state": "draining",
+        "trigger": "trip",
+        "reason": "manual_kill",
+        "detail": "ops",
+        "at_ns": 1,
+        "actor": "ops",
+    }
+    drained = {**trip, "from_state": "draining", "to_state": "open", "trigger": "drained"}
+    drained.update(reason=None, detail="", at_ns=2)
+    opened = [*records, (seq + 1, RecordType.BREAKER, trip), (seq + 2, RecordType.BREAKER, drained)]
+    named = by_name(check(Evidence(opened, rebuild_engine(opened, markets), {VENUE: venue})))
+    assert named["liveness"].ok
+    assert f"OPEN by seq {seq + 1}: manual_kill ops" in named["liveness"].line()
+    # An OPEN breaker no record explains: a silent halt.
+    from gateway.breaker import BreakerState
+
+    quiet = [r for r in records if r[1] is not RecordType.BREAKER]
+    silent = _PlantedEngine(rebuild_engine(quiet, markets), breaker_state=BreakerState.OPEN)
+    named = by_name(check(Evidence(quiet, silent, {VENUE: venue})))
+    assert "the breaker is OPEN and no BREAKER record opened it" in named["liveness"].line()
