@@ -99,7 +99,12 @@ class MarkEvent:
 
 @dataclass(frozen=True, slots=True)
 class Liquidation:
-    """A forced liquidation order; ``side`` is the liquidation order's side."""
+    """A forced liquidation order; ``side`` is the liquidation order's side.
+
+    ``sequence``: the paper venue's number of a print it made (its model's), so two
+    synthetic positions liquidated at the same instant, price and amount stay two
+    liquidations; None for recorded prints (the venues' streams carry no id).
+    """
 
     ts_ns: int
     venue: str
@@ -108,6 +113,7 @@ class Liquidation:
     price: Decimal
     amount: Decimal
     source: Literal["recorded", "model"]
+    sequence: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,13 +47,18 @@ _NS_PER_MS = 1_000_000
 
 
 class Print(Frozen):
-    """One liquidation counted in the window; its identity is every field but ``notional``."""
+    """One liquidation counted in the window; its identity is every field but ``notional``.
+
+    A recorded print carries no id: two identical in time, side, price and amount are
+    one delivered twice. A model print carries the venue's ``sequence``.
+    """
 
     ts_ns: int
     side: LiquidatedSide
     price: Dec
     amount: Dec
     source: Literal["recorded", "model"]
+    sequence: int | None = None
     notional: Dec
 
     @classmethod
@@ -64,6 +69,7 @@ class Print(Frozen):
             price=event.price,
             amount=event.amount,
             source=event.source,
+            sequence=event.sequence,
             notional=event.price * event.amount,
         )
 

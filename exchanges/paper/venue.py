@@ -147,6 +147,8 @@ class PaperVenue(VenueCore):
             return
         ts_ns = event.ts_ns
         if ts_ns > self._event_ns:
+            if self._account.loan_terms:
+                self._accrue_interest(ts_ns)  # spot margin: interest for each hour that turned
             self._event_ns = ts_ns
         if ts_ns > state.ts_ns:
             state.ts_ns = ts_ns
@@ -312,8 +314,9 @@ class PaperVenue(VenueCore):
             limit = rules.price_tick
         price = self._sweep(state, hit.side == "buy", amount, limit, ts_ns)
         self._stats["model_liquidations"] += 1
+        sequence = self._stats["model_liquidations"]  # distinct prints stay distinct
         self._pending.append(
-            Liquidation(ts_ns, self._venue, rules.symbol, hit.side, price, amount, "model")
+            Liquidation(ts_ns, self._venue, rules.symbol, hit.side, price, amount, "model", sequence)
         )
 
     def _on_liquidation(self, state: SymbolState, event: Liquidation) -> None:

@@ -309,3 +309,13 @@ def test_decide_when_a_binance_stream_prints_every_second_then_saturation_is_a_c
     state, _ = run(snaps, cfg)
     (cascade,) = state.cascades
     assert cascade.lower_bound and cascade.slots == 10 and cascade.notional == D(50_000)
+
+
+def test_decide_when_two_model_prints_are_alike_but_numbered_then_both_count() -> None:
+    # Two synthetic positions liquidated at one instant, price and amount: two prints.
+    first, second = (
+        Liquidation(T1, "bybit", "BTC/USDT:USDT", "sell", D(20_000), D(3), "model", n)
+        for n in (1, 2)
+    )
+    state, _ = run([*quiet(), snap(T1, 19_900, liquidations=(first, second))], config())
+    assert state.tally.liquidations_counted == 2 and state.tally.repeats_dropped == 0
