@@ -52,7 +52,9 @@ class FundingAndReconciliation(EngineState):
         Each settlement (per symbol and funding time) is booked once.
         """
         market = self._markets.get((venue, symbol))
-        if market is None or market.is_spot:
+        if market is None or (market.is_spot and settled is None):
+            # A spot symbol's "funding" is a venue's interest on a borrowed spot asset
+            # (paper spot margin): booked only as the venue settled it.
             return EventDecision(EventOutcome.INVALID, detail=f"{venue} {symbol} is not a perp")
         if not (rate.is_finite() and mark_price.is_finite() and mark_price > 0):
             return EventDecision(EventOutcome.INVALID, detail="rate and mark must be finite")

@@ -340,7 +340,8 @@ class Ledger:
         """Return what each holder of ``symbol`` receives (negative: pays) at ``rate`` and ``mark``.
 
         Longs pay shorts when the rate is positive; each payment is rounded to
-        ``cash_step`` the way a venue rounds its one payment.
+        ``cash_step`` the way a venue rounds its one payment. On a spot symbol the
+        "rate" is minus a borrow rate (paper spot margin) and only short holdings pay.
         """
         market = self._markets[(venue, symbol)]
         payments: dict[str, Decimal] = {}
@@ -348,6 +349,8 @@ class Ledger:
             holding = self.agents[agent].positions.get((venue, symbol))
             if holding is None or not holding.contracts:
                 continue
+            if market.is_spot and holding.contracts > 0:
+                continue  # spot interest: only a short (borrowed) holding pays it
             payment = -holding.contracts * market.contract_size * mark * rate
             payments[agent] = payment.quantize(self._cash_step, ROUND_HALF_EVEN)
         return payments

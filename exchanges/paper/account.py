@@ -4,11 +4,17 @@ Cash moves only through ledger entries. A lock is not a cash movement: it marks 
 of the cash as ``used`` by an open order (spot: the quote a buy may spend, the base a
 sell will deliver; perps: the order's initial margin) and is released as the order
 fills or ends. Margin is cross per settle asset: equity is cash plus the unrealized
-P&L of the positions settled in it.
+P&L of the positions settled in it, less the value of the spot assets it owes.
+
+Spot margin (where the venue config enables it): a spot sell beyond what is held takes
+the base below zero, and a negative base balance is a loan. Its value at the spot price
+is a liability of the quote asset's margin account, with an initial and a maintenance
+margin like a perp's (``LoanTerms``); buying the base back repays it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 
 from core.models import Balance, Balances
@@ -18,17 +24,65 @@ from exchanges.paper.margin import PositionState, margin_totals
 from exchanges.paper.rules import MarketRules
 
 
+@dataclass(frozen=True, slots=True)
+class LoanTerms:
+    """How one base asset may be borrowed: through which spot market, at what rate and margin."""
+
+    base: str
+    quote: str
+    symbol: str
+    """The spot market the loan is valued at and its interest is booked against."""
+    rate_per_hour: Decimal
+    leverage: Decimal
+    maintenance_margin_rate: Decimal
+
+
 class Account:
     """Cash, locks and positions of one venue account."""
 
-    __slots__ = ("_default", "ledger", "leverage", "locked", "positions")
+    __slots__ = ("_default", "ledger", "leverage", "loan_terms", "locked", "positions")
 
     def __init__(self, default_leverage: Decimal) -> None:
         self.ledger = Ledger()
         self.locked: dict[str, Decimal] = {}
         self.positions: dict[str, PositionState] = {}
         self.leverage: dict[str, Decimal] = {}
+        self.loan_terms: dict[str, LoanTerms] = {}
+        """Base asset -> its terms; empty where spot margin is off."""
         self._default = default_leverage
+
+    # -- SPOT LOANS -----------------------------------------------------------
+
+    def owed(self, asset: str) -> Decimal:
+        """Return how much of ``asset`` the account has borrowed (0 when its balance is >= 0)."""
+        total = self.ledger.total(asset)
+        return -total if total < 0 else ZERO
+
+    def loans(self) -> dict[str, Decimal]:
+        """Return every borrowed asset and the amount owed."""
+        return {a: owed for a in self.loan_terms if (owed := self.owed(a)) > 0}
+
+    def loan_margin(
+        self, settle: str, prices: dict[str, Decimal]
+    ) -> tuple[Decimal, Decimal, Decimal]:
+        """Return (liability, initial margin, maintenance margin) of the loans valued in ``settle``.
+
+        ``prices`` holds spot prices by symbol; a loan without one is valued at 0 (and the
+        venue never lends without a price: see ``VenueCore._check_funds``).
+        """
+        value = im = mm = ZERO
+        for base, terms in self.loan_terms.items():
+            if terms.quote != settle:
+                continue
+            owed = self.owed(base)
+            price = prices.get(terms.symbol)
+            if not owed or price is None:
+                continue
+            worth = owed * price
+            value += worth
+            im += worth / terms.leverage
+            mm += worth * terms.maintenance_margin_rate
+        return value, im, mm
 
     # -- CASH AND LOCKS -------------------------------------------------------
 
@@ -91,9 +145,17 @@ class Account:
         ]
 
     def margin(self, settle: str, marks: dict[str, Decimal]) -> tuple[Decimal, Decimal, Decimal]:
-        """Return (equity, initial margin in use, maintenance margin) of ``settle``'s positions."""
+        """Return (equity, initial margin in use, maintenance margin) of ``settle``'s positions.
+
+        Loans valued in ``settle`` count as a liability with their margins; ``marks`` holds
+        the perps' marks and, where something is borrowed, the spot prices.
+        """
         upnl, im, mm = margin_totals(self.positions.values(), marks, settle)
-        return self.ledger.total(settle) + upnl, im, mm
+        equity = self.ledger.total(settle) + upnl
+        if self.loan_terms:
+            owed, loan_im, loan_mm = self.loan_margin(settle, marks)
+            equity, im, mm = equity - owed, im + loan_im, mm + loan_mm
+        return equity, im, mm
 
     def available(self, asset: str, marks: dict[str, Decimal]) -> Decimal:
         """Return what a new order may commit in ``asset``: equity minus margin and locks."""

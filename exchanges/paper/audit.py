@@ -26,7 +26,8 @@ def violations(
     """Return every broken invariant, each as one sentence (empty when all hold).
 
     - per asset, the ledger's entries sum to its running total, which is the balance's
-      total (exact Decimal), and cash no position is margined in is never negative;
+      total (exact Decimal), and cash no position is margined in is never negative (a
+      borrowable asset may be: a negative balance is a spot-margin loan);
     - per asset, the locks the account holds equal what the open orders lock, and no
       closed order locks anything;
     - per order, 0 <= filled <= amount and its fills sum to its filled amount;
@@ -38,7 +39,11 @@ def violations(
             problems.append(f"{asset}: balance total {balance.total} != ledger sum")
         # Cross margin may carry a negative wallet against unrealized profit; cash of an
         # asset no open position is margined in is never negative.
-        if balance.total < 0 and not account.open_positions(asset):
+        if (
+            balance.total < 0
+            and not account.open_positions(asset)
+            and asset not in account.loan_terms
+        ):
             problems.append(f"{asset}: negative cash {balance.total}")
     expected_locks: dict[str, Decimal] = {}
     order_list = list(orders)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from pydantic import Field, model_validator
 
 from core.config import ConfigModel
+from core.errors import InvalidValue
 from core.money import Dec
 from exchanges.paper.queue import QueueModelConfig
 
@@ -54,6 +55,45 @@ class LiquidationModelConfig(ConfigModel):
         return self
 
 
+class SpotMarginConfig(ConfigModel):
+    """Spot margin: selling a spot asset beyond what the account holds borrows it.
+
+    Off by default (a venue account must opt in to margin trading, as on Bybit's UTA or
+    Binance's margin account). The rates are ASSUMPTIONS, like the fee tables' VIP tier:
+    venues float their borrow rates with utilisation and publish them per asset and hour;
+    no recorded history of them is embedded here, so set them to the terms you expect.
+    """
+
+    enabled: bool = False
+    borrow_rate_per_hour: dict[str, Dec] = Field(default_factory=dict)
+    """Per base asset, the interest per hour as a fraction of the borrowed value."""
+    default_rate_per_hour: Dec = Decimal("0.000005")
+    """Rate of an asset not listed above: 0.0005 % an hour, 4.4 % a year (an assumption)."""
+    leverage: Dec = Decimal(3)
+    """Initial margin of a loan is its value / leverage (Bybit and Binance cross margin: 3-10x)."""
+    maintenance_margin_rate: Dec = Decimal("0.1")
+    """Maintenance margin of a loan as a fraction of its value (an assumption)."""
+
+    def rate_of(self, asset: str) -> Decimal:
+        """Return the hourly borrow rate of ``asset``."""
+        return self.borrow_rate_per_hour.get(asset, self.default_rate_per_hour)
+
+    @model_validator(mode="after")
+    def _check(self) -> SpotMarginConfig:
+        rates = {"default_rate_per_hour": self.default_rate_per_hour}
+        rates.update({f"borrow_rate_per_hour.{a}": r for a, r in self.borrow_rate_per_hour.items()})
+        for name, rate in rates.items():
+            if not rate.is_finite() or rate < 0:
+                raise InvalidValue(name, rate, "must be finite and >= 0")
+        if self.leverage < 1:
+            raise InvalidValue("leverage", self.leverage, "must be >= 1")
+        if not 0 <= self.maintenance_margin_rate < 1:
+            raise InvalidValue(
+                "maintenance_margin_rate", self.maintenance_margin_rate, "must be in [0, 1)"
+            )
+        return self
+
+
 class PaperVenueConfig(ConfigModel):
     """How one paper venue fills, margins and simulates."""
 
@@ -72,6 +112,7 @@ class PaperVenueConfig(ConfigModel):
     consume_book_liquidity: bool = True
     """Take the amounts our market orders and forced liquidations hit out of the book."""
     liquidation_model: LiquidationModelConfig = LiquidationModelConfig()
+    spot_margin: SpotMarginConfig = SpotMarginConfig()
 
     @model_validator(mode="after")
     def _check(self) -> PaperVenueConfig:

@@ -23,6 +23,7 @@ class LedgerKind(StrEnum):
     REALIZED_PNL = "realized_pnl"
     LIQUIDATION_FEE = "liquidation_fee"
     INSURANCE = "insurance"  # the venue's insurance fund covering a liquidated deficit
+    INTEREST = "interest"  # hourly interest on a borrowed spot asset (spot margin)
 
 
 class LedgerEntry(NamedTuple):

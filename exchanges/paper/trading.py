@@ -9,7 +9,7 @@ first, then the order is booked.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import ROUND_UP, Decimal
+from decimal import ROUND_HALF_EVEN, ROUND_UP, Decimal
 
 from core.clock import Clock
 from core.errors import (
@@ -21,6 +21,7 @@ from core.errors import (
     UnknownSymbol,
 )
 from core.events import (
+    FundingPayment,
     Liquidation,
     VenueEvent,
 )
@@ -38,7 +39,7 @@ from core.models import (
 )
 from core.money import ONE, ZERO, quantize_to_step
 from exchanges.paper import audit, views
-from exchanges.paper.account import Account
+from exchanges.paper.account import Account, LoanTerms
 from exchanges.paper.config import PaperVenueConfig
 from exchanges.paper.ledger import LedgerEntry, LedgerKind
 from exchanges.paper.liquidation_model import LiquidationModel
@@ -69,9 +70,14 @@ _STAT_KEYS = (
     "model_liquidations",
     "recorded_liquidations",
     "own_liquidations",
+    "loans",
+    "interest_charges",
     "gaps",
     "ignored_events",
 )
+
+
+_HOUR_NS = 3600 * 10**9
 
 
 class VenueCore:
@@ -102,6 +108,15 @@ class VenueCore:
         }
         self._marks: dict[str, Decimal] = {}
         self._account = Account(self._config.leverage)
+        self._interest_hour: int | None = None
+        margin = self._config.spot_margin
+        if margin.enabled:
+            for r in self._rules.markets:  # the first spot market of a base carries its loan
+                if r.is_spot and r.base not in self._account.loan_terms:
+                    self._account.loan_terms[r.base] = LoanTerms(
+                        r.base, r.quote, r.symbol, margin.rate_of(r.base), margin.leverage,
+                        margin.maintenance_margin_rate,
+                    )  # fmt: skip
         self._orders: dict[str, OrderRecord] = {}
         self._open: dict[str, OrderRecord] = {}
         self._resting: dict[str, RestingOrders] = {
@@ -353,6 +368,8 @@ class VenueCore:
         """
         account = self._account
         taker = rules.taker_fee
+        if account.loan_terms and account.loans():
+            self._refresh_loan_prices()  # a loan's value moves the quote's margin
         if rules.is_spot:
             if sign > 0:
                 asset = rules.quote
@@ -363,6 +380,9 @@ class VenueCore:
             else:
                 asset, lock_unit, lock_total = rules.base, ONE, rest
                 need, free = amount, account.free(asset)
+                if need > free and rules.base in account.loan_terms:
+                    self._check_loan(rules, filled, value, rest, free)
+                    return lock_unit, ZERO
         else:
             cs, asset = rules.contract_size, rules.margin_asset
             position = account.positions.get(rules.symbol)
@@ -386,6 +406,79 @@ class VenueCore:
                 f"{self._venue}: {rules.symbol} needs {need} {asset}, {free} available"
             )
         return lock_unit, lock_total
+
+    # -- SPOT MARGIN ----------------------------------------------------------
+
+    def _check_loan(
+        self, rules: MarketRules, filled: Decimal, value: Decimal, rest: Decimal, free: Decimal
+    ) -> None:
+        """Raise unless a spot sell beyond the holding may borrow the rest (spot margin).
+
+        Only what fills at once is lent: a resting sell that would borrow is refused (the
+        paper venue does not hold a loan open for an order on the book). The loan's initial
+        margin and the sell's fee must fit in what the quote asset has available.
+        """
+        if rest:
+            raise InvalidOrder(
+                f"{self._venue}: a resting {rules.symbol} sell beyond the holding would borrow; "
+                "only orders that fill at once are lent to"
+            )
+        borrow = filled - (free if free > 0 else ZERO)
+        terms = self._account.loan_terms[rules.base]
+        if borrow <= 0 or not filled:
+            return
+        self._refresh_loan_prices()
+        price = value / filled
+        marks = dict(self._marks)
+        marks.setdefault(terms.symbol, price)
+        need = borrow * price / terms.leverage + value * rules.taker_fee
+        available = self._account.available(terms.quote, marks)
+        if need > available:
+            raise InsufficientFunds(
+                f"{self._venue}: borrowing {borrow} {rules.base} needs {need} {terms.quote} "
+                f"of margin, {available} available"
+            )
+        self._stats["loans"] += 1
+
+    def _refresh_loan_prices(self) -> None:
+        """Put each borrowable asset's spot price among the marks the margin arithmetic reads."""
+        for terms in self._account.loan_terms.values():
+            price = self._states[terms.symbol].reference_price()
+            if price is not None:
+                self._marks[terms.symbol] = price
+
+    def _accrue_interest(self, ts_ns: int) -> None:
+        """Charge each loan's interest for every hour that turned before ``ts_ns``.
+
+        Charged on what is owed when the hour turns (as Bybit does), at the spot price,
+        in the quote asset; each charge is a ledger entry and a ``FundingPayment`` on the
+        spot symbol (rate = minus the hourly rate), which the gateway books on the agents
+        that are short that spot asset.
+        """
+        hour = ts_ns // _HOUR_NS
+        if self._interest_hour is None or hour <= self._interest_hour:
+            if self._interest_hour is None:
+                self._interest_hour = hour
+            return
+        hours = hour - self._interest_hour
+        self._interest_hour = hour
+        at_ns = hour * _HOUR_NS
+        for base, owed in sorted(self._account.loans().items()):
+            terms = self._account.loan_terms[base]
+            price = self._states[terms.symbol].reference_price()
+            if price is None:
+                continue
+            rate = terms.rate_per_hour * hours
+            amount = -(owed * price * rate).quantize(self._cash_step, ROUND_HALF_EVEN)
+            if not amount:
+                continue
+            self._account.post(
+                at_ns, terms.quote, amount, LedgerKind.INTEREST, terms.symbol, str(at_ns)
+            )
+            self._stats["interest_charges"] += 1
+            self._pending.append(
+                FundingPayment(at_ns, self._venue, terms.symbol, -rate, price, amount)
+            )
 
     def _new_order(
         self,
@@ -610,6 +703,8 @@ class VenueCore:
         account = self._account
         if not account.has_open(settle):
             return
+        if account.loan_terms and account.loans():
+            self._refresh_loan_prices()
         equity, _im, mm = account.margin(settle, self._marks)
         if equity < mm:
             self._liquidate_account(settle, now_ns)
