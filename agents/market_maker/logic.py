@@ -8,9 +8,15 @@ breaker state. The core updates its estimators, then either pulls every quote
 model's targets: an order within the refresh tolerance stays, others are
 cancelled and replaced by a post-only ``PlaceOrder``.
 
+The quotes are Avellaneda-Stoikov's in bps of the mid (``quoting.py``), centred on
+the mid moved towards the microprice, their total spread floored at twice the maker
+fee plus the adverse selection measured after the agent's own fills plus an edge
+(``adverse.py``), sized in notional, the inventory limited in notional.
+
 Quotes are pulled when the breaker is not CLOSED, the feed is older than
 ``max_feed_age_ns``, the book is empty, one-sided, crossed, locked or carries a
-NaN / non-positive price, or the estimators have not warmed up.
+NaN / non-positive price, or the estimators have not warmed up. The state counts the
+decisions pulled by reason and keeps the last quotes' figures (``idle_reason``).
 
 Intent ids are ``f"mm-{ts_ns}-bid"`` / ``f"mm-{ts_ns}-ask"``: a pure function of
 the event time and the side. A restarted agent re-deciding the same event emits
@@ -20,14 +26,20 @@ instead of a second order. Cancels name the open order's own intent id.
 
 from __future__ import annotations
 
-import math
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
 
-from pydantic import ConfigDict, Field, model_validator
+from pydantic import ConfigDict, Field
 
 from agents.actions import Action, CancelOrder, PlaceOrder
+from agents.market_maker.adverse import (
+    AdverseState,
+    adverse_bps,
+    new_adverse_state,
+    record_fill,
+    resolve,
+)
+from agents.market_maker.config import Estimate, MarketMakerConfig
 from agents.market_maker.estimators import (
     IntensityState,
     VolatilityState,
@@ -39,78 +51,29 @@ from agents.market_maker.estimators import (
     volatility_per_sqrt_s,
 )
 from agents.market_maker.quoting import (
-    HorizonMode,
     ModelParams,
     Quote,
+    QuoteSizing,
     build_quotes,
     needs_refresh,
 )
-from core.errors import InvalidValue
 from core.events import TradeTick
 from core.models import Frozen, OrderType, Side
-from core.money import ZERO, Dec, is_multiple_of
+from core.money import ZERO, Dec
 from gateway.breaker import BreakerState
 from gateway.intents import OrderIntent
 
-Estimate = Literal["estimate"]
-
-# -- CONFIG -------------------------------------------------------------------
-
-
-class MarketMakerConfig(Frozen):
-    """One market maker on one market; every unknown key is an error that names it.
-
-    ``gamma`` and ``k`` are in 1/price, ``a`` in fills per second at the touch,
-    ``sigma`` is the relative volatility per sqrt(second) (the core multiplies it
-    by the mid). ``"estimate"`` takes the value from the online estimators.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    agent_id: str
-    venue: str
-    symbol: str
-    gamma: float = Field(gt=0)
-    sigma: float | Estimate = "estimate"
-    k: float | Estimate = "estimate"
-    a: float | Estimate = "estimate"
-    horizon_mode: HorizonMode = "rolling"
-    horizon_s: float = Field(default=60.0, gt=0)
-    order_size: Dec
-    max_inventory: Dec
-    price_tick: Dec
-    amount_step: Dec
-    refresh_tolerance: Dec = Decimal("0.0005")
-    max_feed_age_ns: int = Field(default=2_000_000_000, gt=0)
-    vol_floor_multiplier: float = Field(default=0.0, ge=0)
-    vol_floor_window_s: float = Field(default=1.0, gt=0)
-    vol_half_life_s: float = Field(default=300.0, gt=0)
-    vol_min_returns: int = Field(default=20, ge=1)
-    depth_bucket_width: Dec
-    depth_buckets: int = Field(default=20, ge=2)
-    intensity_half_life_s: float = Field(default=600.0, gt=0)
-    intensity_min_count: float = Field(default=5.0, gt=0)
-    intensity_min_buckets: int = Field(default=3, ge=2)
-
-    @model_validator(mode="after")
-    def _check(self) -> MarketMakerConfig:
-        for name in ("sigma", "k", "a"):
-            value = getattr(self, name)
-            if value != "estimate" and not (math.isfinite(value) and value > 0):
-                raise InvalidValue(name, value, "must be > 0 and finite, or 'estimate'")
-        for name in ("order_size", "max_inventory", "price_tick", "amount_step"):
-            if getattr(self, name) <= 0:
-                raise InvalidValue(name, getattr(self, name), "must be > 0")
-        if self.depth_bucket_width <= 0:
-            raise InvalidValue("depth_bucket_width", self.depth_bucket_width, "must be > 0")
-        if self.refresh_tolerance < 0:
-            raise InvalidValue("refresh_tolerance", self.refresh_tolerance, "must be >= 0")
-        if not is_multiple_of(self.order_size, self.amount_step):
-            raise InvalidValue("order_size", self.order_size, "not a multiple of amount_step")
-        if self.order_size > self.max_inventory:
-            raise InvalidValue("order_size", self.order_size, "above max_inventory")
-        return self
-
+__all__ = [
+    "Estimate",
+    "MarketMakerConfig",
+    "MarketMakerSnapshot",
+    "MarketMakerState",
+    "OpenQuote",
+    "PullReason",
+    "decide",
+    "initial_state",
+    "intent_id_for",
+]
 
 # -- SNAPSHOT, STATE, ACTIONS -------------------------------------------------
 
@@ -133,6 +96,8 @@ class MarketMakerSnapshot(Frozen):
     best_bid: Decimal | None
     best_ask: Decimal | None
     feed_ts_ns: int | None  # time of the newest market data the feed delivered
+    bid_size: Decimal | None = None  # amounts at the best bid and ask (for the microprice)
+    ask_size: Decimal | None = None
     position: Dec = ZERO  # signed base amount
     open_orders: tuple[OpenQuote, ...] = ()
     breaker: BreakerState = BreakerState.CLOSED
@@ -148,6 +113,16 @@ class PullReason(StrEnum):
     WARMING_UP = "warming_up"
 
 
+class QuoteFigures(Frozen):
+    """The numbers behind the last quotes (bps of the mid), kept for ``idle_reason``."""
+
+    fee_bps: float
+    adverse_bps: float
+    edge_bps: float
+    model_spread_bps: float
+    spread_bps: float
+
+
 class MarketMakerState(Frozen):
     """Everything ``decide`` carries from one call to the next."""
 
@@ -155,9 +130,16 @@ class MarketMakerState(Frozen):
     resting: tuple[OpenQuote, ...] = ()  # the open orders expected after the last actions
     volatility: VolatilityState
     intensity: IntensityState
+    adverse: AdverseState
     last_ts_ns: int | None = None
     decisions: int = 0
     pulled: PullReason | None = None
+    pull_counts: dict[str, int] = Field(default_factory=dict)  # decisions pulled, by reason
+    quoting: int = 0  # decisions that quoted at least one side
+    sized_out: int = 0  # decisions with quotes priced but no side the limits allow
+    figures: QuoteFigures | None = None
+    placed_ns: tuple[int, ...] = ()  # times of the placements in the last minute
+    throttled: int = 0  # decisions that wanted to place but had used the minute's budget
 
 
 def initial_state(config: MarketMakerConfig) -> MarketMakerState:
@@ -165,9 +147,13 @@ def initial_state(config: MarketMakerConfig) -> MarketMakerState:
     return MarketMakerState(
         volatility=VolatilityState(half_life_s=config.vol_half_life_s),
         intensity=new_intensity_state(
-            float(config.depth_bucket_width), config.depth_buckets, config.intensity_half_life_s
+            config.depth_bucket_bps, config.depth_buckets, config.intensity_half_life_s
         ),
+        adverse=new_adverse_state(config.adverse_prior_bps, config.adverse_prior_weight),
     )
+
+
+MINUTE_NS = 60_000_000_000
 
 
 def intent_id_for(ts_ns: int, side: Side) -> str:
@@ -193,33 +179,71 @@ def decide(
         reason = _pull_reason(snapshot, config)
     params = None
     if reason is None and mid is not None:
-        params = _model_params(state, config, mid)
+        params = _model_params(state, config)
         if params is None:
             reason = PullReason.WARMING_UP
     if reason is not None or params is None or mid is None:
         return _pull_all(state, snapshot, reason or PullReason.WARMING_UP)
     assert snapshot.best_bid is not None and snapshot.best_ask is not None  # _check_book
-    quotes = build_quotes(
-        params,
-        mid=mid,
-        best_bid=snapshot.best_bid,
-        best_ask=snapshot.best_ask,
-        inventory=snapshot.position,
-        order_size=config.order_size,
-        max_inventory=config.max_inventory,
+    fee = config.maker_fee_bps()
+    adverse = adverse_bps(state.adverse)
+    floor = 2.0 * (fee + adverse + config.min_edge_bps)
+    sizing = QuoteSizing(
+        order_notional=config.order_notional,
+        max_inventory_notional=config.max_inventory_notional,
+        inventory_unit_notional=config.inventory_unit,
         tick=config.price_tick,
         lot=config.amount_step,
+        min_notional=config.min_notional(),
+    )
+    quotes = build_quotes(
+        params,
+        sizing,
+        best_bid=snapshot.best_bid,
+        best_ask=snapshot.best_ask,
+        bid_size=snapshot.bid_size,
+        ask_size=snapshot.ask_size,
+        inventory=snapshot.position,
+        floor_bps=floor,
+        microprice_weight=config.microprice_weight,
         ts_ns=snapshot.ts_ns,
     )
     actions: list[Action] = []
     resting: list[OpenQuote] = []
+    window_start = snapshot.ts_ns - MINUTE_NS
+    placed = tuple(ts for ts in state.placed_ns if ts > window_start)
+    budget = config.max_orders_per_minute - len(placed)
+    throttled = False
     for side, target in ((Side.BUY, quotes.bid), (Side.SELL, quotes.ask)):
-        side_actions, side_resting = _reconcile_side(side, target, snapshot, config)
+        side_actions, side_resting = _reconcile_side(side, target, snapshot, config, budget > 0)
+        if target is not None and not side_resting:
+            throttled = True
+        placing = sum(isinstance(action, PlaceOrder) for action in side_actions)
+        budget -= placing
+        placed += (snapshot.ts_ns,) * placing
         actions.extend(side_actions)
         resting.extend(side_resting)
     # Cancels first: the gateway frees the budget before it checks the new orders.
     actions.sort(key=lambda action: 0 if isinstance(action, CancelOrder) else 1)
-    new_state = state.model_copy(update={"resting": tuple(resting), "pulled": None})
+    quoted = quotes.bid is not None or quotes.ask is not None
+    figures = QuoteFigures(
+        fee_bps=fee,
+        adverse_bps=adverse,
+        edge_bps=config.min_edge_bps,
+        model_spread_bps=quotes.model_spread_bps,
+        spread_bps=quotes.delta_bid + quotes.delta_ask,
+    )
+    new_state = state.model_copy(
+        update={
+            "resting": tuple(resting),
+            "pulled": None,
+            "quoting": state.quoting + quoted,
+            "sized_out": state.sized_out + (not quoted),
+            "figures": figures,
+            "placed_ns": placed,
+            "throttled": state.throttled + throttled,
+        }
+    )
     return new_state, tuple(actions)
 
 
@@ -251,28 +275,45 @@ def _observe(
     mid: Decimal | None,
     config: MarketMakerConfig,
 ) -> MarketMakerState:
-    """Fold the snapshot's trades and mid into the estimators, keyed on feed time.
+    """Fold the snapshot's trades, mid and own fills into the estimators, keyed on feed time.
 
-    Trades are measured against the mid that prevailed before them (the last mid
-    seen), or the current one at the start. A stale feed adds no time: the
-    estimators must not read silence as calm or as no trading.
+    Trades are measured in bps against the mid that prevailed before them (the last mid
+    seen), or the current one at the start. A stale feed adds no time: the estimators
+    must not read silence as calm or as no trading. A change of the position since the
+    last decision is an own fill: its side and the mid quoted against before it go to the
+    adverse-selection estimator, which measures the mid ``adverse_horizon_s`` later.
     """
     volatility = state.volatility
     intensity = state.intensity
+    adverse = state.adverse
     reference = volatility.last_mid if volatility.last_mid is not None else mid
     if reference is not None:
         reference_f = float(reference)
         for trade in snapshot.trades:
             if trade.venue == config.venue and trade.symbol == config.symbol:
-                intensity = record_trade(intensity, float(trade.price), reference_f, trade.ts_ns)
+                depth_price = float(trade.price) / reference_f * 1e4
+                intensity = record_trade(intensity, depth_price, 1e4, trade.ts_ns)
+    filled = snapshot.position - state.inventory
+    if filled and state.last_ts_ns is not None and reference is not None:
+        side = 1 if filled > 0 else -1
+        adverse = record_fill(adverse, side, snapshot.ts_ns, float(reference))
     if snapshot.feed_ts_ns is not None:
         intensity = advance_intensity(intensity, snapshot.feed_ts_ns)
         if mid is not None:
             volatility = update_volatility(volatility, float(mid), snapshot.feed_ts_ns)
+    if mid is not None:
+        adverse = resolve(
+            adverse,
+            snapshot.ts_ns,
+            float(mid),
+            config.adverse_horizon_s,
+            config.adverse_half_life_fills,
+        )
     return state.model_copy(
         update={
             "volatility": volatility,
             "intensity": intensity,
+            "adverse": adverse,
             "inventory": snapshot.position,
             "last_ts_ns": snapshot.ts_ns,
             "decisions": state.decisions + 1,
@@ -280,9 +321,7 @@ def _observe(
     )
 
 
-def _model_params(
-    state: MarketMakerState, config: MarketMakerConfig, mid: Decimal
-) -> ModelParams | None:
+def _model_params(state: MarketMakerState, config: MarketMakerConfig) -> ModelParams | None:
     if config.sigma == "estimate":
         sigma_rel = volatility_per_sqrt_s(state.volatility, config.vol_min_returns)
     else:
@@ -300,7 +339,7 @@ def _model_params(
         return None
     return ModelParams(
         gamma=config.gamma,
-        sigma=sigma_rel * float(mid),
+        sigma=sigma_rel * 1e4,
         k=k,
         a=None if a == "estimate" else a,
         mode=config.horizon_mode,
@@ -314,7 +353,10 @@ def _pull_all(
     state: MarketMakerState, snapshot: MarketMakerSnapshot, reason: PullReason
 ) -> tuple[MarketMakerState, tuple[Action, ...]]:
     actions = tuple(CancelOrder(intent_id=order.intent_id) for order in snapshot.open_orders)
-    return state.model_copy(update={"resting": (), "pulled": reason}), actions
+    counts = dict(state.pull_counts)
+    counts[reason.value] = counts.get(reason.value, 0) + 1
+    update = {"resting": (), "pulled": reason, "pull_counts": counts}
+    return state.model_copy(update=update), actions
 
 
 def _reconcile_side(
@@ -322,16 +364,23 @@ def _reconcile_side(
     target: Quote | None,
     snapshot: MarketMakerSnapshot,
     config: MarketMakerConfig,
+    may_place: bool = True,
 ) -> tuple[list[Action], list[OpenQuote]]:
     """Keep at most one open order on ``side`` that matches ``target``; cancel the rest.
 
-    A partly filled order no longer matches the target amount and is replaced.
+    An order that drifted more than ``refresh_ticks`` ticks from the target, or whose
+    amount no longer fits (a partial fill, the inventory limit), is replaced. When the
+    order budget is spent (``may_place`` false) a drifted order stays unless the target
+    moved behind it (it would now buy too high or sell too low) or its amount no longer
+    fits: then it is only cancelled.
     """
     open_on_side = [order for order in snapshot.open_orders if order.side is side]
     kept: OpenQuote | None = None
     if target is not None:
         for order in open_on_side:
-            if not needs_refresh(order.price, order.remaining, target, config.refresh_tolerance):
+            if not needs_refresh(
+                order.price, order.remaining, target, config.refresh_ticks, config.price_tick
+            ) or (not may_place and _still_safe(order, target)):
                 kept = order
                 break
     actions: list[Action] = [
@@ -341,6 +390,8 @@ def _reconcile_side(
         return actions, []
     if kept is not None:
         return actions, [kept]
+    if not may_place:
+        return actions, []
     intent_id = intent_id_for(snapshot.ts_ns, side)
     intent = OrderIntent(
         agent_id=config.agent_id,
@@ -356,3 +407,12 @@ def _reconcile_side(
     actions.append(PlaceOrder(intent=intent))
     placed = OpenQuote(intent_id=intent_id, side=side, price=target.price, remaining=target.amount)
     return actions, [placed]
+
+
+def _still_safe(order: OpenQuote, target: Quote) -> bool:
+    """Tell whether a drifted order may stay: no more aggressive than the target, amount fits."""
+    if target.room is not None and order.remaining > target.room:
+        return False
+    if order.side is Side.BUY:
+        return order.price <= target.price
+    return order.price >= target.price

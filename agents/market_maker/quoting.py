@@ -1,15 +1,18 @@
 """The Avellaneda-Stoikov quoting core, pure: model formulas, then the Decimal boundary.
 
 Model (Avellaneda & Stoikov 2008, "High-frequency trading in a limit order book",
-Quantitative Finance 8(3), eqs. (29)-(30)):
+Quantitative Finance 8(3), eqs. (29)-(30)), written in any price unit; the live agent
+uses bps of the mid (``ModelParams``) and inventory in units of a reference notional:
 
     reservation price   r = s - q * gamma * sigma^2 * (T - t)
     total spread        delta_a + delta_b = gamma * sigma^2 * (T - t) + (2 / gamma) * ln(1 + gamma / k)
 
-with ``s`` the mid, ``q`` the inventory in lots (inventory / order size),
-``sigma`` the mid's absolute volatility (price per sqrt(second)), ``k`` the decay
-of the fill intensity ``lambda(delta) = A * exp(-k * delta)`` (1 / price) and
-``gamma`` the risk aversion (1 / price). Bid and ask are ``r -/+ spread / 2``.
+with ``s`` the mid, ``q`` the inventory (in units of ``inventory_unit_notional``),
+``sigma`` the mid's volatility (bps per sqrt(second)), ``k`` the decay of the fill
+intensity ``lambda(delta) = A * exp(-k * delta)`` (1 / bp) and ``gamma`` the risk
+aversion (1 / bp). Bid and ask are ``r -/+ spread / 2``; the live agent moves the
+centre towards the microprice and floors the total spread at twice the maker fee plus
+the measured adverse selection plus an edge (``logic.py``).
 
 The horizon ``T - t`` comes in three forms (``HorizonMode``):
 
@@ -158,27 +161,48 @@ def make_post_only(
 
 
 def quote_sizes(
-    inventory: Decimal, order_size: Decimal, max_inventory: Decimal, lot: Decimal
+    inventory: Decimal,
+    amount: Decimal,
+    max_inventory: Decimal,
+    lot: Decimal,
 ) -> tuple[Decimal | None, Decimal | None]:
     """Return ``(bid_amount, ask_amount)`` that keep ``|inventory|`` within ``max_inventory``.
 
-    Each side is the order size cut to the room left on that side, rounded down to
-    the lot; a side with no room gets ``None`` (no quote).
+    Each side is ``amount`` cut to the room left on that side, rounded down to the lot; a
+    side with no room gets ``None`` (no quote). All in base units (the caller converts
+    the notional limits at the mid).
     """
     bid_room = max_inventory - inventory
     ask_room = max_inventory + inventory
-    bid = quantize_to_step(min(order_size, bid_room), lot, "down") if bid_room > 0 else ZERO
-    ask = quantize_to_step(min(order_size, ask_room), lot, "down") if ask_room > 0 else ZERO
+    bid = quantize_to_step(min(amount, bid_room), lot, "down") if bid_room > 0 else ZERO
+    ask = quantize_to_step(min(amount, ask_room), lot, "down") if ask_room > 0 else ZERO
     return (bid if bid > 0 else None), (ask if ask > 0 else None)
+
+
+def microprice(
+    best_bid: float, best_ask: float, bid_size: float | None, ask_size: float | None
+) -> float:
+    """Return the size-weighted mid ``(bid * ask_size + ask * bid_size) / (bid_size + ask_size)``.
+
+    A heavy bid (many waiting to buy) pulls it towards the ask: the next trade is more
+    likely up. Without sizes it is the mid.
+    """
+    if bid_size is None or ask_size is None or not bid_size + ask_size > 0:
+        return (best_bid + best_ask) / 2.0
+    return (best_bid * ask_size + best_ask * bid_size) / (bid_size + ask_size)
 
 
 @dataclass(frozen=True, slots=True)
 class ModelParams:
-    """The model's continuous inputs, in price units and seconds."""
+    """The model's continuous inputs, in bps of the mid and seconds.
 
-    gamma: float
-    sigma: float  # absolute: price per sqrt(second)
-    k: float  # 1 / price
+    Prices enter the model as bps of the mid and inventory in units of a reference
+    notional, so one set of parameters means the same for BTC at 60,000 and a coin at 0.5.
+    """
+
+    gamma: float  # risk aversion: 1 / bp, per unit of inventory
+    sigma: float  # bps per sqrt(second)
+    k: float  # 1 / bp
     a: float | None  # fills per second at the touch (needed by "infinite" only)
     mode: HorizonMode
     horizon_s: float
@@ -187,38 +211,53 @@ class ModelParams:
 
 
 @dataclass(frozen=True, slots=True)
+class QuoteSizing:
+    """Order size and inventory limit in quote currency, the inventory unit, tick and lot."""
+
+    order_notional: Decimal
+    max_inventory_notional: Decimal
+    inventory_unit_notional: Decimal
+    tick: Decimal
+    lot: Decimal
+    min_notional: Decimal = ZERO  # the venue's minimum order value: a smaller side is dropped
+
+
+@dataclass(frozen=True, slots=True)
 class Quote:
-    """One side's target: price on the tick, amount on the lot."""
+    """One side's target: price on the tick, amount on the lot, and the most it may rest."""
 
     side: Side
     price: Decimal
     amount: Decimal
+    room: Decimal | None = None  # the inventory limit's room on this side (None: unbounded)
 
 
 @dataclass(frozen=True, slots=True)
 class QuotePair:
-    """Both sides' targets (``None``: no quote on that side) and the model's numbers."""
+    """Both sides' targets (``None``: no quote on that side) and the model's numbers (bps)."""
 
     bid: Quote | None
     ask: Quote | None
     delta_bid: float
     delta_ask: float
+    model_spread_bps: float = 0.0  # the model's total spread before the floor
+    centre_bps: float = 0.0  # the microprice shift of the centre from the mid
 
 
 def model_half_spreads(
-    params: ModelParams, inventory_lots: float, ts_ns: int
+    params: ModelParams, inventory_units: float, ts_ns: int
 ) -> tuple[float, float]:
-    """Return ``(delta_b, delta_a)`` for the horizon mode, floor applied."""
+    """Return ``(delta_b, delta_a)`` for the horizon mode, volatility floor applied."""
     if params.mode == "infinite":
         if params.a is None or params.a <= 0:
             raise ValueError("the infinite-horizon quotes need A > 0")
         delta_b, delta_a = glft_half_spreads(
-            inventory_lots, params.gamma, params.sigma, params.k, params.a
+            inventory_units, params.gamma, params.sigma, params.k, params.a
         )
     else:
         tau = time_left_s(params.mode, params.horizon_s, ts_ns)
         delta_b, delta_a = as_half_spreads(
-            inventory_lots, params.gamma, params.sigma, params.k, tau
+            inventory_units, params.gamma, params.sigma, params.k, tau
         )
     floor = volatility_floor(params.sigma, params.vol_floor_multiplier, params.vol_floor_window_s)
     return apply_spread_floor(delta_b, delta_a, floor)
@@ -226,53 +265,90 @@ def model_half_spreads(
 
 def build_quotes(
     params: ModelParams,
+    sizing: QuoteSizing,
     *,
-    mid: Decimal,
     best_bid: Decimal,
     best_ask: Decimal,
+    bid_size: Decimal | None,
+    ask_size: Decimal | None,
     inventory: Decimal,
-    order_size: Decimal,
-    max_inventory: Decimal,
-    tick: Decimal,
-    lot: Decimal,
+    floor_bps: float,
+    microprice_weight: float,
     ts_ns: int,
 ) -> QuotePair:
     """Return post-only quotes on the tick around the reservation price, within the limits.
 
-    The inventory enters the model in lots (``inventory / order_size``).
+    In bps of the mid: the centre is the mid moved ``microprice_weight`` of the way to
+    the microprice; the model's half-spreads (inventory in units of
+    ``inventory_unit_notional`` at the mid) are widened together until their sum is at
+    least ``floor_bps`` (the fee and adverse-selection floor), keeping the skew.
     """
-    inventory_lots = float(inventory / order_size)
-    delta_b, delta_a = model_half_spreads(params, inventory_lots, ts_ns)
+    mid = (best_bid + best_ask) / 2
     mid_f = float(mid)
-    bid_price: Decimal | None = to_bid_tick(mid_f - delta_b, tick)
-    ask_price: Decimal | None = to_ask_tick(mid_f + delta_a, tick)
-    bid_price, ask_price = make_post_only(bid_price, ask_price, best_bid, best_ask, tick)
-    bid_amount, ask_amount = quote_sizes(inventory, order_size, max_inventory, lot)
+    inventory_units = float(inventory * mid / sizing.inventory_unit_notional)
+    delta_b, delta_a = model_half_spreads(params, inventory_units, ts_ns)
+    model_spread = delta_b + delta_a
+    delta_b, delta_a = apply_spread_floor(delta_b, delta_a, floor_bps)
+    micro = microprice(
+        float(best_bid),
+        float(best_ask),
+        None if bid_size is None else float(bid_size),
+        None if ask_size is None else float(ask_size),
+    )
+    centre = microprice_weight * (micro - mid_f) / mid_f * 1e4
+    bps = mid_f / 1e4  # one bp of the mid, in price
+    bid_price: Decimal | None = to_bid_tick(mid_f + (centre - delta_b) * bps, sizing.tick)
+    ask_price: Decimal | None = to_ask_tick(mid_f + (centre + delta_a) * bps, sizing.tick)
+    bid_price, ask_price = make_post_only(bid_price, ask_price, best_bid, best_ask, sizing.tick)
+    amount = quantize_to_step(sizing.order_notional / mid, sizing.lot, "down")
+    limit = sizing.max_inventory_notional / mid
+    bid_amount, ask_amount = quote_sizes(inventory, amount, limit, sizing.lot)
+    if bid_amount is not None and bid_price is not None:
+        if bid_amount * bid_price < sizing.min_notional:
+            bid_amount = None
+    if ask_amount is not None and ask_price is not None:
+        if ask_amount * ask_price < sizing.min_notional:
+            ask_amount = None
     bid = (
-        Quote(Side.BUY, bid_price, bid_amount)
+        Quote(Side.BUY, bid_price, bid_amount, limit - inventory)
         if bid_price is not None and bid_amount is not None
         else None
     )
     ask = (
-        Quote(Side.SELL, ask_price, ask_amount)
+        Quote(Side.SELL, ask_price, ask_amount, limit + inventory)
         if ask_price is not None and ask_amount is not None
         else None
     )
-    return QuotePair(bid=bid, ask=ask, delta_bid=delta_b, delta_ask=delta_a)
+    return QuotePair(
+        bid=bid,
+        ask=ask,
+        delta_bid=delta_b,
+        delta_ask=delta_a,
+        model_spread_bps=model_spread,
+        centre_bps=centre,
+    )
+
+
+AMOUNT_TOLERANCE = Decimal("0.25")
+"""A resting amount within 25 % of the target's stays: the size in base units follows the
+mid (a notional), and requoting for a lot's drift would lose the queue for nothing."""
 
 
 def needs_refresh(
     resting_price: Decimal,
     resting_amount: Decimal,
     target: Quote,
-    tolerance: Decimal,
+    refresh_ticks: int,
+    tick: Decimal,
 ) -> bool:
     """Tell whether a resting order must be replaced by ``target``.
 
-    Keep it when the amount is the same and the price is within ``tolerance``
-    (a fraction of the resting price, ``0.0005`` = 5 bp) of the target; requoting
-    on every tick would lose queue priority and spam the venue.
+    Keep it when its price is within ``refresh_ticks`` ticks of the target's and its
+    amount within 25 % of the target's, never above the room the inventory limit leaves;
+    requoting on every tick would lose the queue position and spam the venue.
     """
-    if resting_amount != target.amount:
+    if target.room is not None and resting_amount > target.room:
         return True
-    return abs(target.price - resting_price) > tolerance * resting_price
+    if abs(resting_amount - target.amount) > AMOUNT_TOLERANCE * target.amount:
+        return True
+    return abs(target.price - resting_price) > refresh_ticks * tick

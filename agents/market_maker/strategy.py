@@ -11,6 +11,7 @@ from agents.market_maker.logic import (
     MarketMakerSnapshot,
     MarketMakerState,
     OpenQuote,
+    PullReason,
     decide,
     initial_state,
 )
@@ -51,6 +52,8 @@ class MarketMakerStrategy:
             ts_ns=now_ns,
             best_bid=top.bid if top else None,
             best_ask=top.ask if top else None,
+            bid_size=top.bid_size if top else None,
+            ask_size=top.ask_size if top else None,
             feed_ts_ns=top.ts_ns if top else None,
             position=account.positions.get(key, ZERO),
             open_orders=quotes,
@@ -62,3 +65,38 @@ class MarketMakerStrategy:
         self, state: MarketMakerState, snapshot: MarketMakerSnapshot
     ) -> tuple[MarketMakerState, Sequence[Action]]:
         return decide(state, snapshot, self.config)
+
+    def idle_reason(self, state: MarketMakerState) -> str | None:
+        """Say in one line, with numbers, what kept the agent from quoting (None: it quoted)."""
+        return idle_reason(state, self.config)
+
+
+def idle_reason(state: MarketMakerState, config: MarketMakerConfig) -> str | None:
+    """Return what held the market maker back, from what ``decide`` recorded in ``state``.
+
+    ``None`` once it has quoted: the orders speak for it then.
+    """
+    market = f"{config.venue} {config.symbol}"
+    if state.decisions == 0:
+        return f"no market event of {market} reached it"
+    if state.quoting:
+        return None
+    if state.sized_out:
+        return (
+            f"quotes priced on {state.sized_out} of {state.decisions} decisions but no side "
+            f"fits: order {config.order_notional} within inventory limit "
+            f"{config.max_inventory_notional} (notional) is less than one lot "
+            f"{config.amount_step} of {market}"
+        )
+    if not state.pull_counts:
+        return None
+    reason, count = max(state.pull_counts.items(), key=lambda item: item[1])
+    line = f"quotes pulled: {reason} on {count} of {state.decisions} decisions"
+    if reason == PullReason.STALE_FEED:
+        line += f" (feed older than {config.max_feed_age_ns / 1e9:g} s)"
+    elif reason == PullReason.WARMING_UP:
+        line += (
+            f" (volatility: {state.volatility.returns} of {config.vol_min_returns} mid changes"
+            f"{'' if config.k != 'estimate' else '; fill intensity: trades at too few depths'})"
+        )
+    return line

@@ -22,11 +22,10 @@ MM_CONFIG = {
     "sigma": 0.0001,
     "k": 1.5,
     "a": 140.0,
-    "order_size": "0.002",
-    "max_inventory": "0.02",
+    "order_notional": "200",
+    "max_inventory_notional": "2000",
     "price_tick": "0.1",
     "amount_step": "0.001",
-    "depth_bucket_width": "1",
 }
 
 

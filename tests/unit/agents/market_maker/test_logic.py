@@ -34,15 +34,18 @@ def _config(**overrides: Any) -> MarketMakerConfig:
         "agent_id": "mm-btc",
         "venue": "paper",
         "symbol": "BTC/USDT",
-        "gamma": 0.1,
-        "sigma": 0.0001,  # relative, per sqrt(s): 0.01 price units at a mid of 100
-        "k": 1.5,
+        "gamma": 0.1,  # 1/bp per unit of inventory (one unit = order_notional)
+        "sigma": 0.0001,  # relative, per sqrt(s): 1 bp
+        "k": 1.5,  # 1/bp
         "horizon_s": 60.0,
-        "order_size": "1",
-        "max_inventory": "3",
+        "order_notional": "100",  # one unit at a mid of 100
+        "max_inventory_notional": "300",
         "price_tick": "0.01",
         "amount_step": "0.001",
-        "depth_bucket_width": "0.05",
+        "maker_fee": "0.0002",
+        "min_order_notional": "0",
+        "min_edge_bps": 0.5,
+        "adverse_prior_bps": 1.0,
     }
     values.update(overrides)
     return MarketMakerConfig(**values)
@@ -190,7 +193,7 @@ def test_decide_at_the_long_limit_cancels_the_bid_and_quotes_only_the_ask() -> N
 
 
 def test_decide_with_a_long_inventory_skews_both_quotes_down() -> None:
-    config = _config(sigma=0.01)  # 1.0 price unit per sqrt(s): a visible skew
+    config = _config(sigma=0.001)  # 10 bp per sqrt(s): a skew beyond the floor
     _, flat = decide(initial_state(config), _snapshot(), config)
     _, long = decide(initial_state(config), _snapshot(position=D("2")), config)
     flat_prices = [p.intent.price for p in _places(flat)]
@@ -227,10 +230,12 @@ def test_config_refuses_unknown_keys_and_bad_values() -> None:
         _config(gamma=0)
     with pytest.raises(ValidationError):
         _config(k=float("nan"))
-    with pytest.raises(ValidationError):
-        _config(order_size="5")  # above max_inventory
-    with pytest.raises(ValidationError):
-        _config(order_size="1.0005")  # off the lot
+    with pytest.raises(ValidationError, match="order_notional"):
+        _config(order_notional="500")  # above max_inventory_notional
+    with pytest.raises(ValidationError, match="maker_fee"):
+        _config(maker_fee="0.5")
+    with pytest.raises(ValidationError, match="refresh_ticks"):
+        _config(refresh_ticks=-1)
 
 
 def test_state_is_frozen() -> None:

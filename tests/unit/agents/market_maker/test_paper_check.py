@@ -7,25 +7,42 @@ import time
 
 import pytest
 
-from agents.market_maker.paper_check import main, simulate
+from agents.market_maker.paper_check import (
+    PUBLISHED,
+    main,
+    report,
+    simulate,
+    standard_errors_apart,
+    table,
+)
 
-# Avellaneda & Stoikov (2008), gamma = 0.1 (see the module docstring for the caveats).
-PAPER_GAMMA_01 = {
-    "inventory": {"profit_mean": 62.94, "profit_std": 5.89, "q_mean": 0.10, "q_std": 2.80},
-    "symmetric": {"profit_mean": 67.21, "profit_std": 13.43, "q_mean": -0.018, "q_std": 8.66},
-}
+
+@pytest.mark.parametrize("gamma", [0.1, 0.01])
+def test_paper_check_when_gamma_of_tables_1_and_2_then_means_within_three_standard_errors(
+    gamma: float,
+) -> None:
+    results = simulate(gamma=gamma, paths=1000, seed=1)
+    for name, paper in PUBLISHED[gamma].items():
+        apart = standard_errors_apart(results[name], paper, 1000)
+        assert abs(apart["profit_mean"]) < 3.0, (name, apart)
+        assert abs(apart["q_mean"]) < 3.0, (name, apart)
+        assert results[name].profit_std == pytest.approx(paper["profit_std"], rel=0.15)
+        assert results[name].q_std == pytest.approx(paper["q_std"], rel=0.15)
 
 
-def test_paper_check_at_gamma_01_matches_the_papers_table_within_monte_carlo_noise() -> None:
-    results = simulate(gamma=0.1, paths=1000, seed=1)
-    for name, paper in PAPER_GAMMA_01.items():
-        ours = results[name]
-        # Means: a few units (the std error is 0.2 / 0.4 here; the paper's own run had noise too).
-        assert ours.profit_mean == pytest.approx(paper["profit_mean"], abs=3.5)
-        assert ours.profit_std == pytest.approx(paper["profit_std"], rel=0.2)
-        assert ours.q_mean == pytest.approx(paper["q_mean"], abs=0.6)
-        assert ours.q_std == pytest.approx(paper["q_std"], rel=0.1)
-    assert results["inventory"].spread == pytest.approx(1.49, abs=0.01)
+def test_paper_check_when_gamma_one_then_reported_apart_from_the_recalled_row() -> None:
+    # The recalled gamma = 1 row does not reproduce (see the module docstring): the report
+    # must say how far apart, not hide it.
+    line = report(1.0, 300, 1)
+    apart = line["standard_errors_apart"]
+    assert isinstance(apart, dict) and apart["symmetric"]["profit_mean"] < -10
+    assert line["published"] == PUBLISHED[1.0]
+
+
+def test_paper_check_order_when_fill_judged_before_the_move_then_profit_differs() -> None:
+    before = simulate(0.1, 300, 4, "fill-then-move")["inventory"].profit_mean
+    after = simulate(0.1, 300, 4, "move-then-fill")["inventory"].profit_mean
+    assert before != after
 
 
 @pytest.mark.parametrize("gamma", [0.01, 0.1, 0.5])
@@ -55,11 +72,26 @@ def test_paper_check_command_prints_one_json_line_fast(capsys: pytest.CaptureFix
     elapsed = time.perf_counter() - started
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    report = json.loads(lines[0])
-    assert report["gamma"] == 0.1
-    assert report["paths"] == 500
+    line = json.loads(lines[0])
+    assert line["gamma"] == 0.1
+    assert line["paths"] == 500
     keys = {"spread", "profit_mean", "profit_std", "q_mean", "q_std"}
-    assert set(report) == {"gamma", "paths", "inventory", "symmetric"}
-    assert set(report["inventory"]) == keys
-    assert set(report["symmetric"]) == keys
+    assert set(line) == {
+        "gamma",
+        "paths",
+        "order",
+        "inventory",
+        "symmetric",
+        "published",
+        "standard_errors_apart",
+    }
+    assert set(line["inventory"]) == keys
+    assert set(line["symmetric"]) == keys
+    assert set(line["published"]["inventory"]) == keys
     assert elapsed < 5.0
+
+
+def test_paper_check_table_when_published_row_known_then_printed_beside_ours() -> None:
+    text = table(report(0.01, 200, 1))
+    assert text.count("published") == 2 and text.count("ours") == 2
+    assert "66.78" in text

@@ -11,11 +11,14 @@ import pytest
 from agents.market_maker.quoting import (
     ModelParams,
     Quote,
+    QuotePair,
+    QuoteSizing,
     apply_spread_floor,
     as_half_spreads,
     build_quotes,
     glft_half_spreads,
     make_post_only,
+    microprice,
     needs_refresh,
     optimal_spread,
     quote_sizes,
@@ -119,63 +122,99 @@ def _params(**overrides: object) -> ModelParams:
     return ModelParams(**values)  # type: ignore[arg-type]
 
 
-def test_build_quotes_centres_on_the_reservation_price_on_tick() -> None:
-    pair = build_quotes(
-        _params(),
-        mid=D("100"),
+def _sizing(**overrides: object) -> QuoteSizing:
+    values: dict[str, object] = {
+        "order_notional": D("100"),  # one unit at a mid of 100
+        "max_inventory_notional": D("500"),
+        "inventory_unit_notional": D("100"),
+        "tick": D("0.0001"),
+        "lot": D("0.001"),
+    }
+    values.update(overrides)
+    return QuoteSizing(**values)  # type: ignore[arg-type]
+
+
+def _quotes(
+    params: ModelParams | None = None,
+    sizing: QuoteSizing | None = None,
+    inventory: str = "0",
+    floor_bps: float = 0.0,
+    bid_size: str | None = None,
+    ask_size: str | None = None,
+    microprice_weight: float = 0.0,
+) -> QuotePair:
+    return build_quotes(
+        params or _params(),
+        sizing or _sizing(),
         best_bid=D("99.99"),
         best_ask=D("100.01"),
-        inventory=D("0"),
-        order_size=D("1"),
-        max_inventory=D("5"),
-        tick=D("0.01"),
-        lot=D("0.001"),
+        bid_size=None if bid_size is None else D(bid_size),
+        ask_size=None if ask_size is None else D(ask_size),
+        inventory=D(inventory),
+        floor_bps=floor_bps,
+        microprice_weight=microprice_weight,
         ts_ns=0,
     )
-    # half spread 0.845385...: bid 99.1546 -> 99.15, ask 100.8454 -> 100.85
-    assert pair.bid == Quote(Side.BUY, D("99.15"), D("1"))
-    assert pair.ask == Quote(Side.SELL, D("100.85"), D("1"))
+
+
+def test_build_quotes_centres_on_the_reservation_price_in_bps_on_tick() -> None:
+    pair = _quotes()
+    # half spread 0.845385 bp of 100 = 0.00845385: bid 99.991546 -> 99.9915, ask -> 100.0085
+    assert pair.bid == Quote(Side.BUY, D("99.9915"), D("1.000"), D("5"))
+    assert pair.ask == Quote(Side.SELL, D("100.0085"), D("1.000"), D("5"))
+    assert pair.model_spread_bps == pytest.approx(1.690771, abs=1e-6)
 
 
 def test_build_quotes_at_the_long_limit_quotes_only_the_ask() -> None:
-    pair = build_quotes(
-        _params(),
-        mid=D("100"),
-        best_bid=D("99.99"),
-        best_ask=D("100.01"),
-        inventory=D("5"),
-        order_size=D("1"),
-        max_inventory=D("5"),
-        tick=D("0.01"),
-        lot=D("0.001"),
-        ts_ns=0,
-    )
+    pair = _quotes(inventory="5")
     assert pair.bid is None
     assert pair.ask is not None
-    # r = 100 - 5 * 0.4 = 98; ask = 98 + 0.845 = 98.845, below the best bid: post-only.
-    assert pair.ask.price == D("100.00")
+    # r = 100 - 5 units * 0.1 * 2^2 * 1 bp = 98 bp below: the ask would cross, post-only.
+    assert pair.ask.price == D("99.9901")
 
 
 def test_build_quotes_widens_to_the_volatility_floor() -> None:
-    pair = build_quotes(
-        _params(vol_floor_multiplier=2.0, vol_floor_window_s=1.0),
-        mid=D("100"),
-        best_bid=D("99.99"),
-        best_ask=D("100.01"),
-        inventory=D("0"),
-        order_size=D("1"),
-        max_inventory=D("5"),
-        tick=D("0.01"),
-        lot=D("0.001"),
-        ts_ns=0,
-    )
+    pair = _quotes(_params(vol_floor_multiplier=2.0, vol_floor_window_s=1.0))
     assert pair.delta_bid + pair.delta_ask == pytest.approx(4.0)
-    assert pair.bid is not None and pair.bid.price == D("98.00")
+    assert pair.bid is not None and pair.bid.price == D("99.9800")
 
 
-def test_needs_refresh_only_beyond_the_tolerance_or_on_a_new_amount() -> None:
-    target = Quote(Side.BUY, D("100.04"), D("1"))
-    assert not needs_refresh(D("100.00"), D("1"), target, D("0.0005"))  # 4 bp
-    assert needs_refresh(D("99.90"), D("1"), target, D("0.0005"))  # 14 bp
-    assert needs_refresh(D("100.00"), D("0.5"), target, D("0.0005"))
-    assert needs_refresh(D("100.00"), D("1"), target, D("0"))
+def test_build_quotes_when_floor_above_model_then_total_spread_is_the_floor() -> None:
+    pair = _quotes(floor_bps=7.0)
+    assert pair.delta_bid + pair.delta_ask == pytest.approx(7.0)
+    assert pair.bid is not None and pair.bid.price == D("99.9650")
+    assert pair.ask is not None and pair.ask.price == D("100.0350")
+
+
+def test_build_quotes_when_bid_heavy_then_centre_moves_up_to_the_microprice() -> None:
+    # microprice (99.99 * 1 + 100.01 * 3) / 4 = 100.005: +0.5 bp
+    pair = _quotes(bid_size="3", ask_size="1", microprice_weight=1.0, floor_bps=7.0)
+    assert pair.centre_bps == pytest.approx(0.5)
+    assert pair.bid is not None and pair.bid.price == D("99.9700")
+    assert pair.ask is not None and pair.ask.price == D("100.0400")
+    assert microprice(99.99, 100.01, None, None) == pytest.approx(100.0)
+
+
+def test_build_quotes_when_a_side_is_below_the_venue_minimum_then_dropped() -> None:
+    pair = _quotes(_params(), _sizing(min_notional=D("150")))
+    assert pair.bid is None and pair.ask is None
+
+
+def test_build_quotes_inventory_limit_in_notional() -> None:
+    # 4.5 units held, limit 500 at a mid of 100 = 5: the bid may add only 0.5.
+    pair = _quotes(inventory="4.5")
+    assert pair.bid is not None and pair.bid.amount == D("0.500")
+    assert pair.ask is not None and pair.ask.amount == D("1.000")
+
+
+def test_needs_refresh_only_beyond_the_ticks_or_on_an_amount_off_by_a_quarter() -> None:
+    tick = D("0.01")
+    target = Quote(Side.BUY, D("100.04"), D("1"), D("5"))
+    assert not needs_refresh(D("100.00"), D("1"), target, 5, tick)  # 4 ticks
+    assert needs_refresh(D("99.98"), D("1"), target, 5, tick)  # 6 ticks
+    assert not needs_refresh(D("100.00"), D("0.9"), target, 5, tick)  # 10 % off
+    assert needs_refresh(D("100.00"), D("0.5"), target, 5, tick)  # half filled
+    assert needs_refresh(
+        D("100.04"), D("1"), Quote(Side.BUY, D("100.04"), D("1"), D("0.8")), 5, tick
+    )
+    assert needs_refresh(D("100.00"), D("1"), target, 0, tick)
