@@ -52,6 +52,7 @@ from decimal import Decimal
 from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.liquidation_hunter.config import LiquidationHunterConfig
 from agents.liquidation_hunter.detector import LiquidatedSide, Print, Reading, describe, read
+from agents.liquidation_hunter.exits import exit_prices, limit_intent, manage_trade
 from agents.liquidation_hunter.state import (
     ActiveTrade,
     Armed,
@@ -67,10 +68,9 @@ from agents.liquidation_hunter.state import (
     initial_state,
     intent_id_for,
 )
-from core.models import OrderType, Side, TimeInForce
+from core.models import Side
 from core.money import ZERO, quantize_to_step
 from gateway.breaker import BreakerState
-from gateway.intents import OrderIntent
 
 __all__ = [
     "ActiveTrade",
@@ -123,7 +123,7 @@ def decide(
     state = _observe_mid(state, snapshot.ts_ns, mid, config)
     state = _detect(state, snapshot, config, mid)
     if state.trade is not None:
-        return _manage_trade(state, snapshot, config, mid)
+        return manage_trade(state, snapshot, config, mid)
     return _manage_entry(state, snapshot, config, mid)
 
 
@@ -506,7 +506,7 @@ def _manage_entry(
     if amount <= 0 or price <= 0:
         return _with_outcome(state, armed.cascade_ns, "not traded: no room"), tuple(actions)
     intent_id = intent_id_for(armed.cascade_ns, side, "entry")
-    actions.append(PlaceOrder(intent=_limit(config, intent_id, side, amount, price, False)))
+    actions.append(PlaceOrder(intent=limit_intent(config, intent_id, side, amount, price, False)))
     entry = PendingEntry(
         cascade_ns=armed.cascade_ns, intent_id=intent_id, side=side, price=price, placed_ns=now
     )
@@ -525,107 +525,3 @@ def _entry_gate(
         if size is None or size < config.min_top_depth:
             return f"thin book (touch size {size} < {config.min_top_depth})"
     return None
-
-
-# -- EXITS --------------------------------------------------------------------
-
-
-def exit_prices(trade: ActiveTrade, config: LiquidationHunterConfig) -> tuple[Decimal, Decimal]:
-    """Return (take-profit, stop) of ``trade``, each rounded to the tick on the safe side."""
-    sign = trade.side.sign
-    take = trade.entry_price * (1 + sign * config.take_profit_bps / _BPS)
-    stop = trade.entry_price * (1 - sign * config.stop_loss_bps / _BPS)
-    if trade.side is Side.BUY:
-        return (
-            quantize_to_step(take, config.price_tick, "up"),
-            quantize_to_step(stop, config.price_tick, "up"),
-        )
-    return (
-        quantize_to_step(take, config.price_tick, "down"),
-        quantize_to_step(stop, config.price_tick, "down"),
-    )
-
-
-def _manage_trade(
-    state: HunterState,
-    snapshot: HunterSnapshot,
-    config: LiquidationHunterConfig,
-    mid: Decimal,
-) -> tuple[HunterState, tuple[Action, ...]]:
-    """Rest the take-profit; send a reduce-only market exit on the stop or the time stop."""
-    trade = state.trade
-    assert trade is not None and snapshot.best_bid is not None and snapshot.best_ask is not None
-    now = snapshot.ts_ns
-    size = abs(snapshot.position)
-    held_side = Side.BUY if snapshot.position > 0 else Side.SELL
-    if held_side is not trade.side:  # the position flipped outside this agent: re-anchor
-        trade = trade.model_copy(update={"side": held_side})
-    exit_side = trade.side.opposite
-    take, stop = exit_prices(trade, config)
-    reason: ExitReason | None = None
-    if (trade.side is Side.BUY and mid <= stop) or (trade.side is Side.SELL and mid >= stop):
-        reason = ExitReason.STOP
-    elif now - trade.opened_ns >= config.max_hold_ns:
-        reason = ExitReason.TIME
-    if reason is None and trade.exit_reason is not None:
-        reason = trade.exit_reason  # once exiting, keep exiting
-    actions: list[Action] = []
-    if reason is not None:
-        actions.extend(CancelOrder(intent_id=o.intent_id) for o in snapshot.open_orders)
-        recent = trade.last_exit_ns is not None and now - trade.last_exit_ns < config.exit_retry_ns
-        amount = quantize_to_step(size, config.amount_step, "down")
-        if not recent and amount > 0:
-            leg = "stop" if reason is ExitReason.STOP else "time"
-            intent = OrderIntent(
-                agent_id=config.agent_id,
-                intent_id=intent_id_for(trade.cascade_ns, trade.side, leg, now),
-                venue=config.venue,
-                symbol=config.symbol,
-                side=exit_side,
-                type=OrderType.MARKET,
-                amount=amount,
-                time_in_force=TimeInForce.IOC,
-                reduce_only=True,
-            )
-            actions.append(PlaceOrder(intent=intent))
-            trade = trade.model_copy(update={"exit_reason": reason, "last_exit_ns": now})
-        return state.model_copy(update={"trade": trade, "pending": None}), tuple(actions)
-    # Keep exactly one take-profit for the whole position, resting on the passive side.
-    if exit_side is Side.SELL:
-        price = max(take, snapshot.best_ask)
-    else:
-        price = min(take, snapshot.best_bid)
-    amount = quantize_to_step(size, config.amount_step, "down")
-    takes = [o for o in snapshot.open_orders if o.reduce_only and o.side is exit_side]
-    kept = next((o for o in takes if o.remaining == amount and o.price == price), None)
-    if kept is None:
-        kept = next((o for o in takes if o.remaining == amount and o.price == take), None)
-    actions.extend(CancelOrder(intent_id=o.intent_id) for o in takes if o is not kept)
-    if kept is None and amount > 0:
-        intent_id = intent_id_for(trade.cascade_ns, trade.side, "tp", now)
-        actions.append(PlaceOrder(intent=_limit(config, intent_id, exit_side, amount, price, True)))
-    # Cancels first: the gateway frees the budget before it checks the new orders.
-    actions.sort(key=lambda action: 0 if isinstance(action, CancelOrder) else 1)
-    return state.model_copy(update={"trade": trade}), tuple(actions)
-
-
-def _limit(
-    config: LiquidationHunterConfig,
-    intent_id: str,
-    side: Side,
-    amount: Decimal,
-    price: Decimal,
-    reduce_only: bool,
-) -> OrderIntent:
-    return OrderIntent(
-        agent_id=config.agent_id,
-        intent_id=intent_id,
-        venue=config.venue,
-        symbol=config.symbol,
-        side=side,
-        type=OrderType.LIMIT,
-        amount=amount,
-        price=price,
-        post_only=True,
-        reduce_only=reduce_only,
-    )
