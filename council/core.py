@@ -458,7 +458,15 @@ class CouncilCore:
                 continue
             guard = allocation.guards.get(agent)
             if guard is AgentGuard.ALL_LOSSES:
-                reason = "every period since its start or resume lost"
+                held = [float(v) for v in self.held[agent]]
+                start = self.since.get(agent, 0)
+                returns = [
+                    r for r in _period_returns(self.pnl[agent], held)[start:] if math.isfinite(r)
+                ]
+                lost = sum(r < -self.config.allocator.noise for r in returns)
+                reason = (
+                    f"no period since its start or resume gained: {lost} of {len(returns)} lost"
+                )
             elif guard is not None:
                 reason = f"no history to rank ({guard}) and no exploration weight"
             elif allocation.reason is AllocationReason.WARMUP:

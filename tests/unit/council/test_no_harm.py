@@ -153,7 +153,8 @@ def test_defund_when_weight_falls_to_zero_then_one_vote_names_agent_and_reason()
     defunds = [(d, v) for d in decisions for v in d.votes if v.kind is VoteKind.DEFUND]
     assert len(defunds) == 1  # once, not at every decision while it stays at zero
     decision, vote = defunds[0]
-    assert vote.agent_id == "mm" and vote.reason == "every period since its start or resume lost"
+    assert vote.agent_id == "mm"
+    assert vote.reason == "no period since its start or resume gained: 6 of 6 lost"
     assert vote.inputs["guard"] == "all_losses" and decision.weights["mm"] == 0.0
     before = decisions[decisions.index(decision) - 2].weights["mm"]  # the previous reweighting
     assert 0.0 < before <= 0.25 + 1e-9  # it went down by the turnover limit, not at once
