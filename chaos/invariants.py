@@ -49,7 +49,7 @@ simulation checks it at every restart.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
@@ -326,25 +326,56 @@ def _compare_mirror(
 # -- 4: BREAKER ---------------------------------------------------------------------
 
 
-def _breaker(evidence: Evidence) -> InvariantResult:
-    result = InvariantResult("breaker")
+def _breaker_steps(
+    records: Sequence[tuple[int, RecordType, Mapping[str, Any]]],
+) -> Iterator[tuple[int, BreakerState, BreakerState, Trigger, BreakerState, bool]]:
+    """Yield (seq, from, to, trigger, state before, stale) for each BREAKER record in order.
+
+    A record is stale when it starts elsewhere than the state the log had
+    reached and would not make it safer (a trip decided before an earlier
+    transition landed): replay ignores it, so the state does not move.
+    """
     state = BreakerState.CLOSED
-    for seq, kind, payload in evidence.records:
+    for seq, kind, payload in records:
         if kind is not RecordType.BREAKER:
             continue
-        result.checked += 1
         source = BreakerState(str(payload["from_state"]))
         target = BreakerState(str(payload["to_state"]))
         trigger = Trigger(str(payload["trigger"]))
+        stale = source is not state and target.safety <= state.safety
+        yield seq, source, target, trigger, state, stale
+        if not stale:
+            state = target
+
+
+def logged_breaker_state(
+    records: Sequence[tuple[int, RecordType, Mapping[str, Any]]],
+) -> BreakerState:
+    """Return the breaker state the WAL's BREAKER records leave (shared with the simulation)."""
+    state = BreakerState.CLOSED
+    for _, _, target, _, _, stale in _breaker_steps(records):
+        state = state if stale else target
+    return state
+
+
+def _breaker(evidence: Evidence) -> InvariantResult:
+    result = InvariantResult("breaker")
+    for seq, source, target, trigger, state, stale in _breaker_steps(evidence.records):
+        result.checked += 1
         if TRANSITIONS.get((source, trigger)) is not target:
             result.violations.append(f"seq {seq}: {source} --{trigger}--> {target} is not allowed")
-        if source is not state and target.safety <= state.safety:
+        if stale:
             result.notes.append(f"seq {seq}: a stale trip from {source} (ignored by replay)")
             continue
         if target.safety < state.safety and trigger not in SAFE_DOWNWARD:
             result.violations.append(f"seq {seq}: {state} -> {target} by {trigger}: less safe")
-        state = target
     replayed = evidence.engine.breaker_state
+    logged = logged_breaker_state(evidence.records)
+    result.checked += 1
+    if replayed is not logged:
+        result.violations.append(
+            f"the engine rebuilt from the WAL holds {replayed}, its records say {logged}"
+        )
     if evidence.live_breaker is not None:
         result.checked += 1
         live = BreakerState(evidence.live_breaker)

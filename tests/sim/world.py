@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from chaos.invariants import logged_breaker_state
 from core.clock import NS_PER_MS, NS_PER_S, SimulatedClock
 from core.events import FundingEvent, MarketEvent
 from core.models import OrderType, Side
@@ -245,6 +246,14 @@ class World:
         if breaker_regressed(before, after, completable):
             self.violate(
                 "breaker_regression", f"{before} before the crash during {during}, {after} after"
+            )
+        # The durable truth, not the dead process's memory: the WAL's BREAKER records.
+        durable = [(r.seq, r.type, r.payload) for r in Wal("probe", disk=self.disk).replay()]
+        logged = logged_breaker_state(durable)
+        if after is not logged:
+            self.violate(
+                "breaker_regression",
+                f"recovered {after} after the crash during {during}, the WAL's records say {logged}",
             )
         await self.mark()
 
