@@ -141,6 +141,7 @@ def deploy(
     all_candidates = candidates(config)
     ranked: list[tuple[Decimal, Decimal, str, tuple[Leg, ...], UnitKind, str]] = []
     why: Counter[str] = Counter()
+    untradable: Counter[str] = Counter()
     best: tuple[Decimal, Decimal, str] | None = None  # (value, carry, key) of the best tradable
     tradable = 0
     seen_best: tuple[Decimal, str] | None = None  # best carry among candidates with any estimate
@@ -149,7 +150,9 @@ def deploy(
             carry = expected_carry(legs, view, config)
             if seen_best is None or carry > seen_best[0]:
                 seen_best = (carry, key)
-        if not view.tradable(legs):
+        unready = view.untradable(legs)
+        if unready is not None:
+            untradable[unready] += 1
             continue
         tradable += 1
         value = _value(legs, view, config)
@@ -223,6 +226,7 @@ def deploy(
         blocked=tuple(sorted(why.items())),
         deployed_fraction=round(float(deployed / budget), 4) if budget > 0 else 0.0,
         active_units=len(active),
+        untradable=tuple(sorted(untradable.items())),
         seen_unit=seen_best[1] if seen_best else None,
         seen_carry_apr_pct=round(apr_pct(seen_best[0]), 3) if seen_best else None,
     )

@@ -147,6 +147,8 @@ class Evaluation:
     deployed_fraction: float = 0.0
     """Capital of the active units over the budget."""
     active_units: int = 0
+    untradable: tuple[tuple[str, int], ...] = ()
+    """Why candidates could not be entered (no_price, stale_price, estimate_not_ready, ...)."""
     seen_unit: str | None = None
     """The best candidate by expected carry among those with an estimate, tradable or not."""
     seen_carry_apr_pct: float | None = None

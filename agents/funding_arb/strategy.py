@@ -85,10 +85,10 @@ def idle_reason(state: FundingArbState, config: FundingArbConfig) -> str | None:
         return "no candidate unit: no venue in the config has a spot and a perp (or two perps)"
     if seen.tradable == 0:
         prints = max((e.prints for e in state.estimates.values()), default=0)
+        causes = ", ".join(f"{name} {count}" for name, count in seen.untradable)
         line = (
-            f"0 of {seen.candidates} candidate units tradable: each perp needs "
-            f"{config.min_prints} funding prints (most seen {prints}), a fresh estimate "
-            "and fresh prices on every leg"
+            f"0 of {seen.candidates} candidate units tradable ({causes}; a perp needs "
+            f"{config.min_prints} funding prints, most seen {prints})"
         )
         if seen.seen_unit is not None and seen.seen_carry_apr_pct is not None:
             line += (

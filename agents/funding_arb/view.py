@@ -232,12 +232,20 @@ class View:
 
     def tradable(self, legs: tuple[Leg, ...]) -> bool:
         """Tell whether every leg has a fresh price, no working order, and (perps) an estimate."""
+        return self.untradable(legs) is None
+
+    def untradable(self, legs: tuple[Leg, ...]) -> str | None:
+        """Return why a unit of ``legs`` cannot be entered now (the first reason), or None."""
         for leg in legs:
-            if leg.market not in self.fresh or leg.market in self.busy:
-                return False
+            if leg.market not in self.quotes:
+                return "no_price"
+            if leg.market not in self.fresh:
+                return "stale_price"
+            if leg.market in self.busy:
+                return "order_working"
             if is_perp(leg) and leg.market not in self.ready:
-                return False
-        return True
+                return "estimate_not_ready"
+        return None
 
     def basis(self, legs: tuple[Leg, ...]) -> Decimal | None:
         """Return the short leg's price premium over the long leg's, as a fraction."""

@@ -87,8 +87,11 @@ def test_idle_reason_when_too_few_prints_then_says_how_many_and_what_it_saw() ->
     state, _ = decide(state, snapshot(T0 + 8 * HOUR, rate="-0.0002"), config)
     reason = idle_reason(state, config)
     assert reason is not None
-    assert reason.startswith("0 of 1 candidate units tradable: each perp needs 3 funding prints")
-    assert "(most seen 2)" in reason and "would carry -21.9 %/yr before costs" in reason
+    assert reason == (
+        "0 of 1 candidate units tradable (estimate_not_ready 1; a perp needs 3 funding "
+        "prints, most seen 2); on what it saw the best unit, "
+        "sp:BTC:L-binance-spot:S-binance-perp, would carry -21.9 %/yr before costs"
+    )
 
 
 def test_idle_reason_when_holding_a_unit_then_none() -> None:
