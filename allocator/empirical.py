@@ -10,7 +10,8 @@ names, matrix shape) and ``InfeasibleAllocation`` when the floor cannot be met.
 What it does, in order:
 
 1. fewer than ``min_history`` periods: equal weights (``1/n``, at most ``cap``);
-2. returns within ``noise`` of zero count as flat (0); each agent with too
+2. returns within ``noise`` of zero count as flat (0) and are no observation
+   (an agent needs ``min_history`` periods that moved); each agent with too
    short or degenerate a history is guarded: an agent that cannot be ranked
    (short history, zero variance) keeps the exploration weight ``explore`` (at
    least the floor; scaled down when the explorers would not fit under the
@@ -76,7 +77,8 @@ class AllocatorConfig(BaseModel):
     explore: float = Field(default=0.05, ge=0.0, le=1.0)
     """Weight of an agent that cannot be ranked yet (short or flat history): room to earn one."""
     noise: float = Field(default=0.0, ge=0.0, le=1.0)
-    """Per-period returns within this of zero are flat (a rounding-size P&L is not an edge)."""
+    """Per-period returns within this of zero are flat (a rounding-size P&L is not an edge),
+    and only periods that moved count toward ``min_history``."""
     cap: float = Field(default=1.0, gt=0.0, le=1.0)
     max_turnover: float | None = Field(default=0.25, gt=0.0, le=2.0)
     min_history: int = Field(default=60, ge=2)
@@ -343,8 +345,10 @@ def allocate(
         growth = log_growth(clean.returns, weights, equal)
         return _result(names, equal, AllocationReason.WARMUP, growth, {}, 0.0, prev, 0, periods)
     if cfg.noise > 0.0:
-        flat = np.where(np.abs(clean.returns) <= cfg.noise, 0.0, clean.returns)
-        clean = CleanReturns(returns=flat, observed=clean.observed)
+        # A flat period says nothing about an edge: only periods that moved are observations.
+        moved = np.abs(clean.returns) > cfg.noise
+        observed = moved.sum(axis=0).astype(np.int64)
+        clean = CleanReturns(returns=np.where(moved, clean.returns, 0.0), observed=observed)
 
     # -- GUARDS --
     guards = agent_guards(clean, weights, cfg.min_history)

@@ -178,8 +178,19 @@ def test_allocate_when_returns_within_noise_then_flat_not_all_losses() -> None:
     plain = allocate(returns, ["trader", "tiny"], EXACT)
     assert plain.guards == {"tiny": AgentGuard.ALL_LOSSES} and plain.weights["tiny"] == 0.0
     quiet = allocate(returns, ["trader", "tiny"], EXACT.model_copy(update={"noise": 1e-5}))
-    assert quiet.guards == {"tiny": AgentGuard.ZERO_VARIANCE}
+    assert quiet.guards == {"tiny": AgentGuard.SHORT_HISTORY}  # no period that moved
     assert quiet.weights["tiny"] == EXACT.explore
+
+
+def test_allocate_when_few_periods_moved_beyond_noise_then_short_history_not_ranked() -> None:
+    returns = _returns([0.001, 0.0], 0.01, 100, seed=12)
+    returns[:, 1] = 1e-7  # flat but for a few real losses: 3 observations < min_history 20
+    returns[[10, 50, 90], 1] = -0.01
+    config = EXACT.model_copy(update={"noise": 1e-4})
+    result = allocate(returns, ["trader", "quiet"], config)
+    assert result.guards == {"quiet": AgentGuard.SHORT_HISTORY}
+    assert result.weights["quiet"] == EXACT.explore
+    assert allocate(returns, ["trader", "quiet"], EXACT).guards == {}  # without noise: ranked
 
 
 def test_allocate_when_agent_drops_to_zero_then_the_turnover_limit_holds() -> None:
