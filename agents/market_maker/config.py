@@ -35,7 +35,9 @@ class MarketMakerConfig(Frozen):
       the adverse selection measured after the agent's own fills (``adverse.py``:
       the mid's move against each fill over ``adverse_horizon_s``);
     - ``microprice_weight``: how far the quotes' centre moves from the mid towards the
-      microprice (0: not at all, 1: all the way);
+      microprice (0: not at all, 1: all the way), and ``flow_weight_bps`` times the
+      imbalance of the recent public trades' aggressors (``(buy - sell) / (buy + sell)``
+      over a ``flow_half_life_s`` half-life) on top;
     - a resting quote within ``refresh_ticks`` ticks of its target stays; past
       ``max_orders_per_minute`` placements in the last minute of feed time the agent
       places nothing more (it keeps what rests, and cancels a quote the target left
@@ -68,6 +70,8 @@ class MarketMakerConfig(Frozen):
     adverse_prior_weight: float = Field(default=5.0, gt=0)
     adverse_half_life_fills: float = Field(default=50.0, gt=0)
     microprice_weight: float = Field(default=1.0, ge=0, le=1)
+    flow_weight_bps: float = Field(default=0.0, ge=0)
+    flow_half_life_s: float = Field(default=2.0, gt=0)
     max_feed_age_ns: int = Field(default=2_000_000_000, gt=0)
     vol_floor_multiplier: float = Field(default=0.0, ge=0)
     vol_floor_window_s: float = Field(default=1.0, gt=0)

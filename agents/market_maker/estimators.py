@@ -183,3 +183,42 @@ def fit_intensity(
     if not slope < 0:
         return None
     return IntensityFit(a=math.exp(mean_y - slope * mean_x), k=-slope, buckets_used=n)
+
+
+# -- TRADE FLOW ---------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FlowState:
+    """Decayed volumes (quote currency) of the public trades' aggressors, buy and sell."""
+
+    half_life_s: float
+    buy: float = 0.0
+    sell: float = 0.0
+    last_ts_ns: int | None = None
+
+
+def update_flow(state: FlowState, is_buy: bool, notional: float, ts_ns: int) -> FlowState:
+    """Fold in one public trade: decay both sides to ``ts_ns``, add ``notional`` to its side."""
+    if not (math.isfinite(notional) and notional > 0):
+        return state
+    w = 1.0
+    if state.last_ts_ns is not None and ts_ns > state.last_ts_ns:
+        w = _decay((ts_ns - state.last_ts_ns) / NS_PER_S, state.half_life_s)
+    last = ts_ns if state.last_ts_ns is None else max(ts_ns, state.last_ts_ns)
+    buy, sell = state.buy * w, state.sell * w
+    if is_buy:
+        buy += notional
+    else:
+        sell += notional
+    return replace(state, buy=buy, sell=sell, last_ts_ns=last)
+
+
+def flow_imbalance(state: FlowState) -> float:
+    """Return ``(buy - sell) / (buy + sell)`` of the recent aggressors, in [-1, 1] (0: none).
+
+    Aggressive buying tends to go on for a while (order splitting, cascades): a maker
+    whose centre leans the same way is swept less often on the side the flow hits.
+    """
+    total = state.buy + state.sell
+    return (state.buy - state.sell) / total if total > 0 else 0.0

@@ -41,12 +41,15 @@ from agents.market_maker.adverse import (
 )
 from agents.market_maker.config import Estimate, MarketMakerConfig
 from agents.market_maker.estimators import (
+    FlowState,
     IntensityState,
     VolatilityState,
     advance_intensity,
     fit_intensity,
+    flow_imbalance,
     new_intensity_state,
     record_trade,
+    update_flow,
     update_volatility,
     volatility_per_sqrt_s,
 )
@@ -131,6 +134,7 @@ class MarketMakerState(Frozen):
     volatility: VolatilityState
     intensity: IntensityState
     adverse: AdverseState
+    flow: FlowState
     last_ts_ns: int | None = None
     decisions: int = 0
     pulled: PullReason | None = None
@@ -150,6 +154,7 @@ def initial_state(config: MarketMakerConfig) -> MarketMakerState:
             config.depth_bucket_bps, config.depth_buckets, config.intensity_half_life_s
         ),
         adverse=new_adverse_state(config.adverse_prior_bps, config.adverse_prior_weight),
+        flow=FlowState(half_life_s=config.flow_half_life_s),
     )
 
 
@@ -207,6 +212,7 @@ def decide(
         floor_bps=floor,
         microprice_weight=config.microprice_weight,
         ts_ns=snapshot.ts_ns,
+        centre_shift_bps=config.flow_weight_bps * flow_imbalance(state.flow),
     )
     actions: list[Action] = []
     resting: list[OpenQuote] = []
@@ -286,13 +292,16 @@ def _observe(
     volatility = state.volatility
     intensity = state.intensity
     adverse = state.adverse
+    flow = state.flow
     reference = volatility.last_mid if volatility.last_mid is not None else mid
     if reference is not None:
         reference_f = float(reference)
         for trade in snapshot.trades:
             if trade.venue == config.venue and trade.symbol == config.symbol:
-                depth_price = float(trade.price) / reference_f * 1e4
-                intensity = record_trade(intensity, depth_price, 1e4, trade.ts_ns)
+                price = float(trade.price)
+                intensity = record_trade(intensity, price / reference_f * 1e4, 1e4, trade.ts_ns)
+                notional = price * float(trade.amount)
+                flow = update_flow(flow, trade.side == "buy", notional, trade.ts_ns)
     filled = snapshot.position - state.inventory
     if filled and state.last_ts_ns is not None and reference is not None:
         side = 1 if filled > 0 else -1
@@ -314,6 +323,7 @@ def _observe(
             "volatility": volatility,
             "intensity": intensity,
             "adverse": adverse,
+            "flow": flow,
             "inventory": snapshot.position,
             "last_ts_ns": snapshot.ts_ns,
             "decisions": state.decisions + 1,

@@ -275,13 +275,15 @@ def build_quotes(
     floor_bps: float,
     microprice_weight: float,
     ts_ns: int,
+    centre_shift_bps: float = 0.0,
 ) -> QuotePair:
     """Return post-only quotes on the tick around the reservation price, within the limits.
 
     In bps of the mid: the centre is the mid moved ``microprice_weight`` of the way to
     the microprice; the model's half-spreads (inventory in units of
     ``inventory_unit_notional`` at the mid) are widened together until their sum is at
-    least ``floor_bps`` (the fee and adverse-selection floor), keeping the skew.
+    least ``floor_bps`` (the fee and adverse-selection floor), keeping the skew;
+    ``centre_shift_bps`` moves the centre further (the trade-flow term).
     """
     mid = (best_bid + best_ask) / 2
     mid_f = float(mid)
@@ -295,7 +297,7 @@ def build_quotes(
         None if bid_size is None else float(bid_size),
         None if ask_size is None else float(ask_size),
     )
-    centre = microprice_weight * (micro - mid_f) / mid_f * 1e4
+    centre = microprice_weight * (micro - mid_f) / mid_f * 1e4 + centre_shift_bps
     bps = mid_f / 1e4  # one bp of the mid, in price
     bid_price: Decimal | None = to_bid_tick(mid_f + (centre - delta_b) * bps, sizing.tick)
     ask_price: Decimal | None = to_ask_tick(mid_f + (centre + delta_a) * bps, sizing.tick)

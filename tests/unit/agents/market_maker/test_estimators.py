@@ -116,3 +116,14 @@ def test_intensity_estimator_is_deterministic() -> None:
 
     assert run() == run()
     assert run() is not None
+
+
+def test_flow_when_trades_of_both_sides_then_imbalance_of_decayed_volumes() -> None:
+    from agents.market_maker.estimators import FlowState, flow_imbalance, update_flow
+
+    state = FlowState(half_life_s=1.0)
+    assert flow_imbalance(state) == 0.0
+    state = update_flow(state, True, 100.0, 0)
+    state = update_flow(state, False, 100.0, 1_000_000_000)  # the buy has halved by then
+    assert flow_imbalance(state) == pytest.approx((50.0 - 100.0) / 150.0)
+    assert update_flow(state, True, float("nan"), 2_000_000_000) == state

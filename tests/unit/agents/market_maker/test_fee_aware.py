@@ -135,9 +135,7 @@ def test_adverse_selection_when_mid_falls_after_own_buy_then_floor_widens() -> N
     state, _ = decide(state, _snapshot("60000", "0.05", T0 + NS, position=D("0.003")), config)
     assert len(state.adverse.pending) == 1
     # ... and 5 s later the mid is 6 bp lower: one sample of +6 bp.
-    state, _ = decide(
-        state, _snapshot("59964", "0.05", T0 + 6 * NS, position=D("0.003")), config
-    )
+    state, _ = decide(state, _snapshot("59964", "0.05", T0 + 6 * NS, position=D("0.003")), config)
     assert state.adverse.samples == 1
     assert state.adverse.last_sample_bps == pytest.approx(6.0)
     expected = (0.0 * 1.0 * 0.5 ** (1 / 50) + 6.0) / (0.5 ** (1 / 50) + 1.0)
@@ -262,3 +260,27 @@ def test_idle_reason_when_order_smaller_than_a_lot_then_names_the_sizes() -> Non
     reason = strategy.idle_reason(state)
     assert reason is not None and reason.startswith("quotes priced on 1 of 1 decisions")
     assert "0.001" in reason
+
+
+# -- TRADE FLOW ----------------------------------------------------------------------
+
+
+def test_trade_flow_when_sellers_dominate_then_both_quotes_move_down() -> None:
+    from core.events import TradeTick
+
+    config = _config(flow_weight_bps=3.0)
+    sells = tuple(
+        TradeTick(T0 - i, "binance", "BTC/USDT:USDT", D("60000"), D("0.5"), "sell")
+        for i in range(3, 0, -1)
+    )
+    buy = (TradeTick(T0, "binance", "BTC/USDT:USDT", D("60000"), D("0.5"), "buy"),)
+    _, calm = decide(initial_state(config), _snapshot("60000", "0.05"), config)
+    state, selling = decide(
+        initial_state(config), _snapshot("60000", "0.05", trades=sells + buy), config
+    )
+    assert state.flow.sell > state.flow.buy
+    for side in (Side.BUY, Side.SELL):
+        before, after = _places(calm)[side].intent.price, _places(selling)[side].intent.price
+        assert before is not None and after is not None
+        # imbalance (1 - 3) / 4 = -0.5: the centre moves 1.5 bp (9 USDT) down
+        assert float(before - after) == pytest.approx(9.0, abs=0.2)
