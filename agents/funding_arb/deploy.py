@@ -106,6 +106,29 @@ def close_unit(
     notes.append(ExitNote(view.ts_ns, unit.key, reason, round(apr_pct(carry), 3)))
 
 
+def trim_to_budget(
+    units: dict[str, Unit],
+    view: View,
+    config: FundingArbConfig,
+    counters: dict[str, int],
+    notes: list[ExitNote],
+) -> None:
+    """Close the weakest open units while the capital held exceeds the budget (a cut by the
+    council): the budget bounds deployment, whatever the carry."""
+    while True:
+        active = [u for u in units.values() if u.status != "closing" and u.kind != "orphan"]
+        used = sum((view.unit_capital(u, config) for u in active), ZERO)
+        held = [
+            (_held_value_per_capital(u, view, config), u.key, u)
+            for u in active
+            if u.status == "open"
+        ]
+        if used <= view.budget or not held:
+            return
+        _, _, weakest = min(held, key=lambda item: (item[0], item[1]))
+        close_unit(units, weakest, "exit_budget_cut", view, config, counters, notes)
+
+
 # -- ENTRIES, ROTATIONS, DEPLOYMENT --------------------------------------------
 
 

@@ -27,7 +27,7 @@ from decimal import Decimal
 
 from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.funding_arb.config import FundingArbConfig
-from agents.funding_arb.deploy import close_unit, deploy, exit_reason
+from agents.funding_arb.deploy import close_unit, deploy, exit_reason, trim_to_budget
 from agents.funding_arb.failures import record_failure, record_success
 from agents.funding_arb.model import ExitNote, FundingArbState, Leg, Snapshot, Unit
 from agents.funding_arb.sizing import market_rules, to_order_units
@@ -240,6 +240,7 @@ def decide(
             bump(counters, "closed")
             del units[key]
 
+    trim_to_budget(units, view, config, counters, notes)
     failures = dict(state.failures)
     evaluation = deploy(units, failures, view, config, counters, notes)
 

@@ -268,8 +268,15 @@ class View:
         return cost
 
     def unit_capital(self, unit: Unit, config: FundingArbConfig) -> Decimal:
-        """Return the capital ``unit`` ties up at today's prices (its target size)."""
-        prices = [p for leg in unit.legs if (p := self.price(leg.market)) is not None]
+        """Return the capital ``unit`` committed: its target size at its entry prices.
+
+        Entry prices, not today's: the legs' P&L offsets a price move, so a move does not
+        take more of the budget (a leg's margin is watched by the margin stop). Today's
+        prices stand in where the entry prices are unknown.
+        """
+        prices = [p for p in unit.entry_prices if p > 0] or [
+            p for leg in unit.legs if (p := self.price(leg.market)) is not None
+        ]
         if not prices or unit.kind == "orphan":
             return ZERO
         return unit.size * max(prices) * capital_per_notional(unit.legs, config)

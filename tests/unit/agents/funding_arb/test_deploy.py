@@ -235,3 +235,21 @@ def test_disabled_unit_when_its_venue_config_changes_then_is_tried_again() -> No
     # The operator changes the venue's borrow terms: the cause changed, the unit is enabled.
     _, entries, _ = run_refused(borrow_config("0.000002"), state, T0 + 3 * DAY, 2)
     assert entries == 1
+
+
+def test_budget_cut_when_units_hold_more_than_the_budget_then_the_weakest_closes() -> None:
+    config = two_venue_config()
+    state, actions = decide(
+        FundingArbState(), snap(T0, {PERP: "0.0005", BY_PERP: "0.0004"}), config
+    )
+    held: dict[Market, Decimal] = {}
+    fill(held, list(actions))
+    state, actions = decide(state, snap(T0 + HOUR, {}, held), config)
+    assert actions == []
+    # The council halves the budget: 95,000 held against 50,000. Closing Bybit's unit
+    # (45,000, the weaker carry) brings it to 50,000.
+    cut = snap(T0 + 2 * HOUR, {}, held)
+    cut = Snapshot(cut.ts_ns, Decimal(50000), cut.quotes, cut.funding, cut.positions)
+    state, actions = decide(state, cut, config)
+    assert set(placed(list(actions))) == {BY_SPOT, BY_PERP}
+    assert [n.reason for n in state.exits] == ["exit_budget_cut"]
