@@ -84,6 +84,10 @@ class FundingAndReconciliation(EngineState):
 
     # -- RECONCILIATION -------------------------------------------------------
 
+    def reconciled(self, venue: str) -> bool:
+        """Tell whether ``venue`` was reconciled before (its books adopted): later ones compare."""
+        return venue in self._reconciled
+
     def reconcile(
         self,
         venue: str,

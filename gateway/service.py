@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -33,7 +33,7 @@ from core.errors import (
 )
 from core.events import FundingPayment
 from core.metrics import OrderMetrics
-from core.models import Frozen, Order, OrderRequest
+from core.models import Balances, Frozen, Order, OrderRequest, Position
 from core.money import ZERO, Dec
 from exchanges.port import Exchange
 from gateway.breaker import BreakerState, TripReason
@@ -56,11 +56,15 @@ from gateway.orders import OrderView
 from gateway.wal import RecoveryReport, Wal
 from gateway.wal_format import RecordType
 from risk.checks import Denial
+from risk.reconcile import Verdict
 
 log = logging.getLogger(__name__)
 
 FILL_LOOKBACK_MS = 60_000
 """How far behind the newest trade seen the fill cursor stays (late trade reports)."""
+SETTLE_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+"""Waits before re-asking a venue whose books differ at recovery (31.5 s in all): long
+enough for trades a venue reports late, short enough that a real difference halts soon."""
 
 
 class AuditSink(Protocol):
@@ -125,9 +129,13 @@ class GatewayService:
         audit: AuditSink | None = None,
         on_record: Callable[[Sequence[WalRecord]], None] | None = None,
         timer: Callable[[], int] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        settle_delays_s: Sequence[float] = SETTLE_DELAYS_S,
     ) -> None:
         """``timer`` (ns) measures the latency metrics; default ``clock.now_ns`` (a market
-        clock then gives simulated latencies; pass ``time.perf_counter_ns`` for real ones)."""
+        clock then gives simulated latencies; pass ``time.perf_counter_ns`` for real ones).
+        ``sleep`` waits between the re-asks of a reconciliation that does not match at once
+        (``settle_delays_s``, see ``reconcile``); a simulation passes one that moves its clock."""
         self.engine = engine
         self.wal = wal
         self.venues = dict(venues)
@@ -142,6 +150,8 @@ class GatewayService:
         self._metrics = self.stats.orders
         self._timer = timer if timer is not None else clock.now_ns
         self._outboxes: dict[str, _Outbox] = {}
+        self._sleep = sleep
+        self._settle_delays_s = tuple(settle_delays_s)
 
     # -- LOGGING ------------------------------------------------------------
 
@@ -214,7 +224,7 @@ class GatewayService:
         self.crash.reach("mid_recovery")
         resolved = await self.resolve_unresolved()
         fills = await self.poll_fills()
-        verdicts = await self.reconcile()
+        verdicts = await self.reconcile(settle=True)
         marks = await self.refresh_marks()
         self.engine.finish_recovery()
         self.stats.recovery = {
@@ -295,24 +305,54 @@ class GatewayService:
         self._metrics.fills += applied
         return applied
 
-    async def reconcile(self) -> dict[str, str]:
-        """Compare each venue's balances and positions with the gateway's; log the verdicts."""
+    async def reconcile(self, *, settle: bool = False) -> dict[str, str]:
+        """Compare each venue's balances and positions with the gateway's; log the verdicts.
+
+        With ``settle`` (recovery), a venue the gateway already knows that does
+        not match at once is asked again after each of ``settle_delays_s``
+        (0.5 s doubling to 16 s: 31.5 s in all), with its orders resolved and
+        its fills polled in between: a venue reports trades after it books
+        them (seconds, more after its own restart), and a difference made of
+        fills in transit vanishes once they arrive. Only the verdict after the
+        window is logged, so a halt names a difference that persisted. A
+        venue's first reconciliation adopts its books and never waits.
+        """
         verdicts: dict[str, str] = {}
         for name, venue in self.venues.items():
-            try:
-                balances = await venue.fetch_balance()
-            except SwarmError as exc:
-                log.warning("balance of %s not reported: %s", name, exc)
-                balances = None
-            try:
-                positions = await venue.fetch_positions()
-            except SwarmError as exc:
-                log.warning("positions of %s not reported: %s", name, exc)
-                positions = None
-            decision = self.engine.reconcile(name, balances, positions)
+            waits = list(self._settle_delays_s) if settle and self.engine.reconciled(name) else []
+            asked = 1
+            while True:
+                balances, positions = await self._account_reports(name, venue)
+                decision = self.engine.reconcile(name, balances, positions)
+                if decision.result.verdict is Verdict.MATCH or not waits:
+                    break
+                await self._sleep(waits.pop(0))
+                await self.resolve_unresolved()
+                await self.poll_fills()
+                asked += 1
+            if asked > 1:
+                log.info(
+                    "reconciliation of %s: %s after %d asks", name, decision.result.verdict, asked
+                )
             self._log(decision.records)
             verdicts[name] = str(decision.result.verdict)
         return verdicts
+
+    async def _account_reports(
+        self, name: str, venue: Exchange
+    ) -> tuple[Balances | None, list[Position] | None]:
+        """Return the venue's balances and positions; None where that report failed."""
+        try:
+            balances = await venue.fetch_balance()
+        except SwarmError as exc:
+            log.warning("balance of %s not reported: %s", name, exc)
+            balances = None
+        try:
+            positions = await venue.fetch_positions()
+        except SwarmError as exc:
+            log.warning("positions of %s not reported: %s", name, exc)
+            positions = None
+        return balances, positions
 
     async def refresh_marks(self) -> int:
         """Mark every market from the venue's ticker: marks are not logged, so a restart needs fresh ones.

@@ -8,11 +8,13 @@ so that a seed replays the same faults in the same places:
 - ``timeout_before_send``: nothing placed, the caller gets ``RequestTimeout``;
 - ``reject``: nothing placed, the venue answers ``InvalidOrder`` (a ``DeniedError``);
 - ``not_found``: after the create, ``fetch_order`` and ``cancel_order`` by client
-  order id answer ``OrderNotFound`` for the next ``not_found_queries`` queries
-  (at most ``not_found_ns`` after the create: the venue's eventual consistency);
-- ``late_fill``: a new trade stays out of ``fetch_my_trades`` for the next
-  ``late_fill_calls`` calls (at most ``late_fill_ns`` after it happened), then
-  appears with its original timestamp, filtered by ``since`` as venues filter;
+  order id answer ``OrderNotFound`` for a delay drawn up to ``not_found_ns``
+  (30 s) after the create, or ``not_found_queries`` queries: the venue's
+  eventual consistency;
+- ``late_fill``: a new trade stays out of ``fetch_my_trades`` for a delay drawn
+  up to ``late_fill_ns`` (30 s) after it happened, or ``late_fill_calls``
+  calls, then appears with its original timestamp, filtered by ``since`` as
+  venues filter. Delays fall on both sides of the gateway's 3 s restart;
 - ``duplicate_fill``: a trade delivered before is delivered again;
 - ``cancel_lost_ack``: the cancel IS done, the caller gets ``RequestTimeout``.
 
@@ -71,10 +73,12 @@ class FaultRates:
     late_fill: float = 0.0
     duplicate_fill: float = 0.0
     cancel_lost_ack: float = 0.0
-    not_found_queries: int = 2
-    not_found_ns: int = 3 * NS_PER_S
-    late_fill_calls: int = 2
-    late_fill_ns: int = 2 * NS_PER_S
+    not_found_queries: int = 1_000_000
+    not_found_ns: int = 30 * NS_PER_S
+    late_fill_calls: int = 1_000_000
+    late_fill_ns: int = 30 * NS_PER_S
+    """Each hidden order and late trade draws its delay uniformly up to these: from well
+    before the gateway's restart (3 s) to well after it, as real venues report late."""
 
     @classmethod
     def none(cls) -> FaultRates:
@@ -189,9 +193,8 @@ class FaultyVenue:
                 raise RequestTimeout(f"simulated: the refusal was lost ({exc})") from exc
             raise
         if hide:
-            self._hidden[cid] = _Hidden(
-                self.rates.not_found_queries, self.clock.now_ns() + self.rates.not_found_ns
-            )
+            delay = int(self.rng.uniform(0, self.rates.not_found_ns))
+            self._hidden[cid] = _Hidden(self.rates.not_found_queries, self.clock.now_ns() + delay)
         if lost:
             raise RequestTimeout(
                 "simulated: the order was placed, its ack lost", client_order_id=cid
@@ -253,9 +256,10 @@ class FaultyVenue:
             fate = self._fates.get(trade.id)
             if fate is None:
                 late = self._roll("late_fill")
+                delay = int(self.rng.uniform(0, self.rates.late_fill_ns)) if late else 0
                 fate = _TradeFate(
                     call + self.rates.late_fill_calls if late else call,
-                    trade.timestamp * 1_000_000 + self.rates.late_fill_ns if late else 0,
+                    trade.timestamp * 1_000_000 + delay if late else 0,
                 )
                 self._fates[trade.id] = fate
             if call < fate.visible_from_call and now < fate.visible_from_ns:

@@ -399,3 +399,26 @@ def test_sim_when_replay_drops_the_last_breaker_record_then_every_such_restart_i
         assert any("the WAL's records say" in d for _, d in world.violations)
 
     asyncio.run(scenario())
+
+
+def test_sim_when_trades_lag_past_the_restart_then_no_false_halt_and_without_settling_halts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Trades and orders visible up to 30 s late (the restart takes 3 s): recovery settles.
+
+    Planted: without the settle window (one ask, compare at once) the same seeds end with
+    "recovery reconciliation was mismatch" and the breaker OPEN; with it, none does.
+    """
+    import tests.sim.world
+
+    config = SimConfig(steps=60, crash_rate=0.2, power_cut_rate=0.0)
+    settled = run_seeds(range(12), config)
+    assert settled.violations == 0, settled.first_failures
+    monkeypatch.setattr(tests.sim.world, "SETTLE_DELAYS_S", ())
+    hasty = run_seeds(range(12), config)
+    assert hasty.by_kind["conservation"] > 0, hasty.by_kind
+    assert any(
+        "recovery reconciliation was mismatch" in line
+        for lines in hasty.first_failures.values()
+        for line in lines
+    ), hasty.first_failures

@@ -32,7 +32,7 @@ from gateway.disk import SimulatedDisk
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig
 from gateway.intents import OrderIntent
-from gateway.service import GatewayService
+from gateway.service import SETTLE_DELAYS_S, GatewayService
 from gateway.wal import RecordType, Wal
 from risk.checks import Denial, DenialReason
 from risk.limits import RiskLimits
@@ -151,7 +151,13 @@ class World:
             venues={VENUE: self.venue},
             clock=self.clock,
             crash=CrashPoints(),
+            sleep=self._sleep,
+            settle_delays_s=SETTLE_DELAYS_S,
         )
+
+    async def _sleep(self, seconds: float) -> None:
+        """The gateway waits on the simulated clock (its re-asks at recovery let time pass)."""
+        self.clock.advance(int(seconds * NS_PER_S))
 
     async def start(self) -> None:
         """Boot the gateway for the first time and give the agents their budgets."""
