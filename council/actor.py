@@ -28,6 +28,7 @@ is forgotten the same way: the next tick rebuilds from what the WAL holds.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -157,19 +158,38 @@ class CouncilActor:
 
 
 class CouncilClient:
-    """The facade the feed uses to move the council's time (the one place its ``.remote()`` is called)."""
+    """The facade the feed uses to move the council's time (the one place its ``.remote()`` is called).
 
-    def __init__(self, handle: Any) -> None:
+    A call Ray says "may or may not have executed" (the actor died or is being
+    restarted) is sent again until ``deadline_s``: ``tick`` decides each period
+    boundary once (a repeat returns None) and ``history`` only reads.
+    """
+
+    def __init__(self, handle: Any, *, deadline_s: float = 60.0) -> None:
         self._handle = handle
+        self._deadline_s = deadline_s
+        self.retries = 0
+
+    def _call(self, method: str, *args: Any) -> Any:
+        import ray
+        from ray.exceptions import RayActorError
+
+        deadline = time.monotonic() + self._deadline_s
+        delay = 0.05
+        while True:
+            try:
+                return ray.get(getattr(self._handle, method).remote(*args))
+            except RayActorError:
+                if time.monotonic() + delay > deadline:
+                    raise
+                self.retries += 1
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
 
     def tick(self, ts_ns: int, quoted_ns: int | None = None) -> dict[str, Any] | None:
-        import ray
-
-        result: dict[str, Any] | None = ray.get(self._handle.tick.remote(ts_ns, quoted_ns))
+        result: dict[str, Any] | None = self._call("tick", ts_ns, quoted_ns)
         return result
 
     def history(self) -> list[dict[str, Any]]:
-        import ray
-
-        result: list[dict[str, Any]] = ray.get(self._handle.history.remote())
+        result: list[dict[str, Any]] = self._call("history")
         return result
