@@ -114,7 +114,13 @@ def trim_to_budget(
     notes: list[ExitNote],
 ) -> None:
     """Close the weakest open units while the capital held exceeds the budget (a cut by the
-    council): the budget bounds deployment, whatever the carry."""
+    council): the budget bounds deployment, whatever the carry.
+
+    A budget of zero is taken as not known yet (an agent restarted before its first
+    account refresh), never as an order to dump what it holds.
+    """
+    if view.budget <= 0:
+        return
     while True:
         active = [u for u in units.values() if u.status != "closing" and u.kind != "orphan"]
         used = sum((view.unit_capital(u, config) for u in active), ZERO)

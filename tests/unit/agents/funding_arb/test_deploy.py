@@ -253,3 +253,12 @@ def test_budget_cut_when_units_hold_more_than_the_budget_then_the_weakest_closes
     state, actions = decide(state, cut, config)
     assert set(placed(list(actions))) == {BY_SPOT, BY_PERP}
     assert [n.reason for n in state.exits] == ["exit_budget_cut"]
+
+
+def test_budget_cut_when_the_budget_is_zero_not_yet_known_then_nothing_is_closed() -> None:
+    config = two_venue_config()
+    held = {SPOT: Decimal("0.5"), PERP: Decimal("-0.5")}
+    restart = snap(T0, {}, held)
+    restart = Snapshot(restart.ts_ns, Decimal(0), restart.quotes, (), restart.positions)
+    state, actions = decide(FundingArbState(), restart, config)
+    assert actions == [] and state.counters.get("exits", 0) == 0
