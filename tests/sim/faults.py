@@ -29,7 +29,7 @@ A rate of 0 switches a fault off; ``counts`` says how often each one fired.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -139,6 +139,19 @@ class FaultyVenue:
     _delivered_ids: set[str] = field(default_factory=set)
     _trade_calls: int = 0
     _forced: dict[str, int] = field(default_factory=dict)
+    on_call: Callable[[], Awaitable[None]] | None = None
+    """Run before each call reaches the venue (the world probes the gateway's readiness
+    from inside its recovery with it); not run again for calls made by that probe."""
+    _observing: bool = False
+
+    async def _observe(self) -> None:
+        if self.on_call is None or self._observing:
+            return
+        self._observing = True
+        try:
+            await self.on_call()
+        finally:
+            self._observing = False
 
     @property
     def venue(self) -> str:
@@ -173,6 +186,7 @@ class FaultyVenue:
 
     async def create_order(self, request: OrderRequest) -> Order:
         """Place ``request`` unless a fault says otherwise (see the module doc)."""
+        await self._observe()
         timeout_before = self._roll("timeout_before_send")
         reject = self._roll("reject")
         lost = self._roll("lost_ack")
@@ -223,6 +237,7 @@ class FaultyVenue:
         self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
     ) -> Order:
         """Cancel at the venue; a hidden order is not found, a lost ack is a timeout."""
+        await self._observe()
         if id is None and self._hides(client_order_id):
             raise OrderNotFound(f"{self.venue}: simulated: {client_order_id} not visible yet")
         lost = self._roll("cancel_lost_ack")
@@ -235,11 +250,13 @@ class FaultyVenue:
         self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
     ) -> Order:
         """Return the order; a hidden one is not found for a while."""
+        await self._observe()
         if id is None and self._hides(client_order_id):
             raise OrderNotFound(f"{self.venue}: simulated: {client_order_id} not visible yet")
         return self.inner.get_order(symbol, id=id, client_order_id=client_order_id)
 
     async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        await self._observe()
         return [o for o in self.inner.open_orders(symbol) if o.client_order_id not in self._hidden]
 
     # -- TRADES -----------------------------------------------------------------
@@ -248,6 +265,7 @@ class FaultyVenue:
         self, symbol: str | None = None, since: int | None = None, limit: int | None = None
     ) -> list[Trade]:
         """Return the visible trades from ``since`` (ms, inclusive); late ones wait, some repeat."""
+        await self._observe()
         self._trade_calls += 1
         call = self._trade_calls
         now = self.clock.now_ns()
@@ -285,9 +303,11 @@ class FaultyVenue:
         return self.inner.markets()
 
     async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[Position]:
+        await self._observe()
         return self.inner.positions(symbols)
 
     async def fetch_balance(self) -> Balances:
+        await self._observe()
         return self.inner.balances()
 
     async def fetch_funding_rates(
@@ -299,6 +319,7 @@ class FaultyVenue:
         return self.inner.order_book(symbol, limit)
 
     async def fetch_ticker(self, symbol: str) -> Ticker:
+        await self._observe()
         return self.inner.ticker(symbol)
 
     async def close(self) -> None:

@@ -422,3 +422,24 @@ def test_sim_when_trades_lag_past_the_restart_then_no_false_halt_and_without_set
         for lines in hasty.first_failures.values()
         for line in lines
     ), hasty.first_failures
+
+
+def test_sim_when_gateway_ready_before_in_flight_orders_are_resolved_then_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted: recovery opens for orders before it asks the venue about in-flight ones.
+
+    Readiness was probed once, before ``recover()`` started, so this left the digest
+    unchanged; now the world probes at each venue call recovery makes.
+    """
+    from gateway.service import GatewayService
+
+    real = GatewayService.resolve_unresolved
+
+    async def early(self: GatewayService) -> int:
+        self.engine.finish_recovery()  # the bug: ready while orders are still in doubt
+        return await real(self)
+
+    monkeypatch.setattr(GatewayService, "resolve_unresolved", early)
+    result = run_seeds(range(4), SimConfig(steps=40, crash_rate=0.2, power_cut_rate=0.0))
+    assert result.by_kind["accepted_before_recovery"] > 0, result.by_kind

@@ -12,6 +12,7 @@ and retries the call that died, as an agent retries after ``RayActorError``.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from decimal import Decimal
@@ -121,6 +122,8 @@ class World:
         self.crashes: dict[str, int] = {}
         self.violations: list[tuple[str, str]] = []
         self.restarts = 0
+        self.probes = 0
+        """Readiness probes sent (before and during each recovery)."""
         self.adopted = False
         self.funding_in_doubt = False
         self.crash_next_recovery = False
@@ -178,11 +181,15 @@ class World:
                 service.crash = CrashPoints.from_spec({"mid_recovery": 1})
             self._retire()
             self.service = service
+            # Callers keep calling while recovery runs: probe at each of its venue calls.
+            self.venue.on_call = functools.partial(self.check_not_ready, service)
             try:
                 report = await service.recover()
             except (PointCrash, PowerCut) as exc:
                 self._reboot_disk(exc, "recover")
                 continue
+            finally:
+                self.venue.on_call = None
             recovery = service.stats.recovery
             verdict = recovery.get("reconciliation", {}).get(VENUE)
             self.note(
@@ -207,10 +214,15 @@ class World:
                 self.service_totals[name] = self.service_totals.get(name, 0) + value
 
     async def check_not_ready(self, service: GatewayService) -> None:
-        """Invariant 5: before ``recover()`` has finished the service accepts nothing."""
+        """Invariant 5: until ``recover()`` has finished the service accepts nothing.
+
+        Called before recovery starts and at each venue call recovery makes (a
+        caller's submit and cancel landing in the middle of it).
+        """
+        self.probes += 1
         probe = OrderIntent(
             agent_id=AGENTS[0],
-            intent_id=f"not-ready-{self.restarts}",
+            intent_id=f"not-ready-{self.restarts}-{self.probes}",
             venue=VENUE,
             symbol=PERP,
             side=Side.BUY,
