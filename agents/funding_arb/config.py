@@ -85,23 +85,26 @@ class FundingArbConfig(BaseModel):
     """Exit when the legs' price gap moves this fraction away from where it was at entry."""
     margin_keep: Dec = Decimal("0.5")
     """Exit a unit whose legs sit on two venues when a perp leg has lost more than
-    ``1 - margin_keep`` of the margin it posted (a move of half the margin by default:
-    decisions come hours apart and a leg must survive the next move too)."""
+    ``1 - margin_keep`` of the margin it posted (half by default: at ``perp_leverage`` 3, a
+    move of about 17% against the leg; decisions come hours apart and the leg must
+    survive the next move too)."""
     margin_safety: Dec = Decimal(3)
-    """Exit a unit whose legs sit on two venues when a perp leg's equity (its margin less
-    its loss since entry) falls below this many times its maintenance margin: collateral
+    """Also exit such a unit when a perp leg's equity (its margin less its loss since
+    entry) falls below this many times its maintenance margin: collateral
     does not move between venues here, so the unit is closed (and re-entered at a fresh
     price) well before that leg could be liquidated."""
     rotation_margin: Dec = Decimal("0.001")
-    """A rotation must gain this fraction of capital over the horizon beyond the round trip."""
+    """A rotation must gain this fraction of capital over the horizon beyond the switch
+    costs (the new unit's round trip and the old unit's close)."""
     slippage: Dec = Decimal("0.0002")
     """Assumed price impact per trade beyond half the quoted spread, as a fraction."""
 
     # -- deployment (budget and margin) --
     perp_leverage: Dec = Decimal(3)
     """Notional per unit of margin a perp leg posts; a unit's capital counts each perp leg
-    at ``notional / perp_leverage``. 3 keeps a leg clear of liquidation for a move of about
-    30%. Set 1 where the gateway counts a perp at its full notional against the budget."""
+    at ``notional / perp_leverage`` (3: a third of the notional, liquidation after a move
+    of about 30%, the margin stop well before). Set 1 where the gateway counts a perp at
+    its full notional against the budget (configs/paper.toml does)."""
     borrow_margin: Dec = Decimal("0.5")
     """Capital held per unit of notional against a borrowed (short) spot leg."""
     max_unit_capital: Dec = Decimal("0.5")
