@@ -34,6 +34,7 @@ VIOLATION_KINDS = (
     "accepted_before_recovery",
     "idempotency",
     "unresolved_at_end",
+    "wal_corruption_missed",
     "error",
 )
 

@@ -80,6 +80,7 @@ class SimResult:
     failing_seeds: list[int] = field(default_factory=list)
     first_failures: dict[int, list[str]] = field(default_factory=dict)
     digests: list[str] = field(default_factory=list)
+    corruption_drills: int = 0
 
     @property
     def violations(self) -> int:
@@ -92,7 +93,16 @@ class SimResult:
 
     def merge(self, other: SimResult) -> None:
         """Add ``other``'s counts to these (seeds in the order merged)."""
-        for name in ("seeds", "steps", "intents", "accepted", "denied", "orders", "fills"):
+        for name in (
+            "seeds",
+            "steps",
+            "intents",
+            "accepted",
+            "denied",
+            "orders",
+            "fills",
+            "corruption_drills",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.crashes += other.crashes
         for target, source in (
@@ -130,6 +140,8 @@ class SimResult:
             "accepted_before_recovery": self.by_kind["accepted_before_recovery"],
             "idempotency_errors": self.by_kind["idempotency"],
             "unresolved_at_end": self.by_kind["unresolved_at_end"],
+            "wal_corruption_missed": self.by_kind["wal_corruption_missed"],
+            "corruption_drills": self.corruption_drills,
             "errors": self.by_kind["error"],
             "violations": self.violations,
             "failing_seeds": self.failing_seeds,
@@ -492,6 +504,8 @@ async def run_seed_async(seed: int, config: SimConfig | None = None) -> SeedRun:
                 break
         else:
             await driver.settle()
+            if not world.violations:
+                await world.corruption_drill()
     except Exception as exc:  # a bug in the gateway: report it as the seed's failure
         where = traceback.extract_tb(exc.__traceback__)[-1]
         world.violate("error", f"{type(exc).__name__}: {exc} at {where.filename}:{where.lineno}")
@@ -502,6 +516,7 @@ def _result(world: World, driver: Driver) -> SimResult:
     result = SimResult(seeds=1, steps=driver.steps)
     result.intents, result.accepted, result.denied = driver.intents, driver.accepted, driver.denied
     result.orders = len(world.paper.all_orders())
+    result.corruption_drills = world.corruption_drills
     result.fills = len(world.paper.my_trades())
     result.crashes = sum(world.crashes.values())
     result.crashes_by_point = dict(world.crashes)

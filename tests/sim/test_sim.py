@@ -443,3 +443,22 @@ def test_sim_when_gateway_ready_before_in_flight_orders_are_resolved_then_caught
     monkeypatch.setattr(GatewayService, "resolve_unresolved", early)
     result = run_seeds(range(4), SimConfig(steps=40, crash_rate=0.2, power_cut_rate=0.0))
     assert result.by_kind["accepted_before_recovery"] > 0, result.by_kind
+
+
+def test_sim_when_wal_cuts_a_damaged_record_as_torn_then_corruption_drills_catch_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Planted: the old tail rule (anything bad in the last segment is a torn tail, cut)."""
+    from gateway.errors import WalCorruption
+    from gateway.wal_format import FrameReader
+
+    def lenient(self: FrameReader, offset: int) -> None:
+        if self._last_segment:
+            return  # the bug: a damaged committed record is cut like a torn write
+        raise WalCorruption(self._path, offset, None, "bad frame")
+
+    clean = run_seeds(range(6), SimConfig(steps=30))
+    assert clean.corruption_drills == 6 and clean.violations == 0, clean.first_failures
+    monkeypatch.setattr(FrameReader, "_check_torn_tail", lenient)
+    result = run_seeds(range(6), SimConfig(steps=30))
+    assert result.by_kind["wal_corruption_missed"] > 0, result.by_kind

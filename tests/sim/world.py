@@ -32,6 +32,7 @@ from gateway.disk import SimulatedCrash as PowerCut
 from gateway.disk import SimulatedDisk
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig
+from gateway.errors import WalCorruption
 from gateway.intents import OrderIntent
 from gateway.service import SETTLE_DELAYS_S, GatewayService
 from gateway.wal import RecordType, Wal
@@ -123,6 +124,7 @@ class World:
         self.violations: list[tuple[str, str]] = []
         self.restarts = 0
         self.probes = 0
+        self.corruption_drills = 0
         """Readiness probes sent (before and during each recovery)."""
         self.adopted = False
         self.funding_in_doubt = False
@@ -274,6 +276,38 @@ class World:
                 f"recovered {after} after the crash during {during}, the WAL's records say {logged}",
             )
         await self.mark()
+
+    async def corruption_drill(self) -> None:
+        """Damage one byte of one committed record; a rebooted gateway must halt naming it.
+
+        The record is drawn from the whole log (a middle one, or the complete last
+        frame of the last segment); recovery must raise ``WalCorruption`` with that
+        record's segment and offset, and cut nothing. Run once a seed has settled.
+        """
+        records = list(Wal("probe", disk=self.disk).replay())
+        if not records:
+            return
+        target = records[self.rng.randrange(len(records))]
+        later = [
+            r.offset for r in records if r.segment == target.segment and r.offset > target.offset
+        ]
+        end = min(later) if later else len(self.disk.read(target.segment))
+        position = target.offset + self.rng.randrange(end - target.offset)
+        self.disk.corrupt(target.segment, position, xor=1 << self.rng.randrange(8))
+        size = len(self.disk.read(target.segment))
+        self.corruption_drills += 1
+        where = f"{target.segment} byte {position} (record seq {target.seq} at {target.offset})"
+        self.note(f"DRILL corrupt {where}")
+        service = self.build_service()
+        try:
+            await service.recover()
+        except WalCorruption as exc:
+            if exc.offset != target.offset or not exc.path.endswith(target.segment):
+                self.violate("wal_corruption_missed", f"{where}: the halt named {exc}")
+        else:
+            self.violate("wal_corruption_missed", f"{where}: recovery replayed it without a halt")
+        if len(self.disk.read(target.segment)) != size:
+            self.violate("wal_corruption_missed", f"{where}: recovery cut the segment")
 
     async def crash_now(self, *, power_cut: bool = False) -> None:
         """Kill the gateway between two calls: a SIGKILL, or with ``power_cut`` a power cut."""
