@@ -276,6 +276,7 @@ class GatewayEngine(FundingAndReconciliation):
             pending_sell=sell,
             free_budget=self._ledger.free(agent) - batch.reserved.get(agent, ZERO),
             recent_orders=(len(recent) if recent else 0) + batch.rate.get(agent, 0),
+            may_borrow=venue in self._limits.spot_borrow_venues,
         )
 
     # -- CANCEL ---------------------------------------------------------------

@@ -427,7 +427,8 @@ class Ledger:
         """Return ``(used, realized, unrealized, pnl)`` of ``agent`` in the unit of account.
 
         ``used`` is the capital the agent has committed at cost: perp basis at
-        1x plus everything its cash flows have spent (spot bought, fees, losses).
+        1x plus everything its cash flows have spent (spot bought, fees, losses); a
+        short spot holding (borrowed) counts at cost and its proceeds are not free.
         Without a mark a holding is valued at its entry price.
         """
         book = self.agents.get(agent)
@@ -450,6 +451,10 @@ class Ledger:
             unrealized += gain
             if market.is_spot:
                 holdings_value += value
+                if holding.contracts < 0:
+                    # A borrowed short (spot margin): its proceeds collateralize the loan,
+                    # they are not free cash, and the short counts at cost like a perp.
+                    perp_basis += 2 * holding.basis
             else:
                 perp_basis += holding.basis
                 perp_unrealized += gain

@@ -107,6 +107,9 @@ class RiskContext:
     free_budget: Decimal
     recent_orders: int
     """Orders the agent submitted within the rate window."""
+    may_borrow: bool = False
+    """The venue lends spot assets to the account (spot margin, ``RiskLimits.spot_borrow_venues``):
+    a spot sell beyond the agent's holding opens a short instead of being denied."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +299,9 @@ def _split_opening(
         if buy:
             return amount, ZERO, None
         available = ctx.position - ctx.pending_sell
+        if amount > available and ctx.may_borrow:
+            closing = max(available, ZERO)
+            return amount - closing, closing, None  # the rest borrows: a short, opening
         if amount > available:
             return (
                 ZERO,

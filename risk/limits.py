@@ -57,6 +57,10 @@ class RiskLimits(Frozen):
     max_drawdown_fraction_total: Dec = Decimal("0.10")
     """The fund's loss from its P&L peak, as a fraction of all budgets, that trips the breaker."""
     reconciliation: ReconcileTolerance = ReconcileTolerance()
+    spot_borrow_venues: frozenset[str] = frozenset()
+    """Venues whose account lends spot assets (the paper venue's spot margin, where enabled):
+    there a spot sell beyond an agent's holding is a short, checked and reserved as an
+    opening order. Elsewhere it is denied."""
 
     @model_validator(mode="after")
     def _check(self) -> RiskLimits:
