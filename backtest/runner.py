@@ -348,6 +348,25 @@ def _agent_report(
         "unrealized": str(view.unrealized) if view else "0",
         "pnl": str(view.pnl) if view else "0",
         "idle_reason": idle_reason_of(core.stats(), len(orders)),
+        **_quote_figures(core.state),
+    }
+
+
+def _quote_figures(state: Any) -> dict[str, Any]:
+    """A market maker's last quote figures (bps: fee, adverse selection measured, spread)."""
+    figures = getattr(state, "figures", None)
+    adverse = getattr(state, "adverse", None)
+    if figures is None or adverse is None:
+        return {}
+    return {
+        "quote_figures_bps": {
+            "fee": round(figures.fee_bps, 3),
+            "adverse_selection": round(figures.adverse_bps, 3),
+            "adverse_samples": adverse.samples,
+            "edge": round(figures.edge_bps, 3),
+            "model_spread": round(figures.model_spread_bps, 3),
+            "quoted_spread": round(figures.spread_bps, 3),
+        }
     }
 
 
