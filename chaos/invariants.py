@@ -463,30 +463,42 @@ def _reservations(evidence: Evidence) -> InvariantResult:
 _IN_FLIGHT: Final = frozenset({OrderState.PENDING, OrderState.UNKNOWN, OrderState.CANCEL_PENDING})
 
 
-def _liveness(evidence: Evidence) -> InvariantResult:
-    result = InvariantResult("liveness")
+def open_breaker_cause(
+    records: Sequence[tuple[int, RecordType, Mapping[str, Any]]],
+) -> tuple[str | None, str | None]:
+    """Return (violation, note) for a breaker the WAL leaves OPEN: the record that tripped it.
+
+    The note names it (sequence, reason, detail); the violation says none does.
+    Shared by ``chaos.check`` and the deterministic simulation.
+    """
     opened: tuple[int, Mapping[str, Any]] | None = None
     tripped: tuple[int, Mapping[str, Any]] | None = None  # what started a drain
-    for seq, kind, payload in evidence.records:
+    for seq, kind, payload in records:
         if kind is not RecordType.BREAKER:
             continue
         target = payload.get("to_state")
         tripped = (seq, payload) if target == BreakerState.DRAINING else tripped
         opened = (seq, payload) if target == BreakerState.OPEN else None
+    if opened is None:
+        return "the breaker is OPEN and no BREAKER record opened it", None
+    seq, payload = opened
+    if payload.get("from_state") == BreakerState.DRAINING and tripped is not None:
+        seq, payload = tripped  # drained or timed out: the trip is the cause
+    why = payload.get("reason") or payload.get("trigger")  # a failed probe is its own reason
+    if not why:
+        return f"the breaker OPEN by seq {seq} names no reason", None
+    return None, f"OPEN by seq {seq}: {why} {payload.get('detail') or ''}".rstrip()
+
+
+def _liveness(evidence: Evidence) -> InvariantResult:
+    result = InvariantResult("liveness")
     if evidence.engine.breaker_state is BreakerState.OPEN:
         result.checked += 1
-        if opened is None:
-            result.violations.append("the breaker is OPEN and no BREAKER record opened it")
-        else:
-            seq, payload = opened
-            if payload.get("from_state") == BreakerState.DRAINING and tripped is not None:
-                seq, payload = tripped  # drained or timed out: the trip is the cause
-            why = payload.get("reason")
-            detail = payload.get("detail") or ""
-            if not why:
-                result.violations.append(f"the breaker OPEN by seq {seq} names no reason")
-            else:
-                result.notes.append(f"OPEN by seq {seq}: {why} {detail}".rstrip())
+        violation, note = open_breaker_cause(evidence.records)
+        if violation:
+            result.violations.append(violation)
+        if note:
+            result.notes.append(note)
     if evidence.final:
         stuck = [
             f"{o.client_order_id} {o.state}"

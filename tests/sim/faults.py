@@ -139,10 +139,16 @@ class FaultyVenue:
     _delivered_ids: set[str] = field(default_factory=set)
     _trade_calls: int = 0
     _forced: dict[str, int] = field(default_factory=dict)
+    queried: dict[str, int] = field(default_factory=dict)
+    """How often each client order id was asked about (fetched or canceled by it)."""
     on_call: Callable[[], Awaitable[None]] | None = None
     """Run before each call reaches the venue (the world probes the gateway's readiness
     from inside its recovery with it); not run again for calls made by that probe."""
     _observing: bool = False
+
+    def _asked(self, client_order_id: str | None) -> None:
+        if client_order_id is not None:
+            self.queried[client_order_id] = self.queried.get(client_order_id, 0) + 1
 
     async def _observe(self) -> None:
         if self.on_call is None or self._observing:
@@ -238,6 +244,7 @@ class FaultyVenue:
     ) -> Order:
         """Cancel at the venue; a hidden order is not found, a lost ack is a timeout."""
         await self._observe()
+        self._asked(client_order_id)
         if id is None and self._hides(client_order_id):
             raise OrderNotFound(f"{self.venue}: simulated: {client_order_id} not visible yet")
         lost = self._roll("cancel_lost_ack")
@@ -251,6 +258,7 @@ class FaultyVenue:
     ) -> Order:
         """Return the order; a hidden one is not found for a while."""
         await self._observe()
+        self._asked(client_order_id)
         if id is None and self._hides(client_order_id):
             raise OrderNotFound(f"{self.venue}: simulated: {client_order_id} not visible yet")
         return self.inner.get_order(symbol, id=id, client_order_id=client_order_id)

@@ -26,17 +26,22 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from chaos.invariants import open_breaker_cause
 from core.clock import NS_PER_S
 from core.models import OrderType, Side, TimeInForce
 from gateway.breaker import BreakerState
 from gateway.crashpoints import POINTS
 from gateway.intents import OrderIntent
-from gateway.orders import OrderView
+from gateway.orders import OrderState, OrderView
 from gateway.service import GatewayService, SubmitResult
+from gateway.wal import Wal
 from risk.checks import Denial, DenialReason
 from tests.sim.checks import VIOLATION_KINDS, check_world
 from tests.sim.faults import COUNTED, FaultRates
 from tests.sim.world import AGENTS, PERP, SPOT, VENUE, World, as_async
+
+IN_DOUBT = frozenset({OrderState.PENDING, OrderState.UNKNOWN})
+"""States only the venue can settle: each must have been asked about by client order id."""
 
 D = Decimal
 DEFAULT_STEPS = 100
@@ -141,6 +146,7 @@ class SimResult:
             "idempotency_errors": self.by_kind["idempotency"],
             "unresolved_at_end": self.by_kind["unresolved_at_end"],
             "wal_corruption_missed": self.by_kind["wal_corruption_missed"],
+            "liveness": self.by_kind["liveness"],
             "corruption_drills": self.corruption_drills,
             "errors": self.by_kind["error"],
             "violations": self.violations,
@@ -360,6 +366,10 @@ class Driver:
             self.denied += 1
             reason = result.denial.reason if result.denial is not None else None
             self.note(f"submit {_describe(intent)} -> denied {reason}")
+            if reason is DenialReason.NOT_READY:  # the call returned after recovery finished
+                self.world.violate(
+                    "liveness", f"{intent.intent_id} refused as not ready after recovery"
+                )
 
     async def submit_new(self) -> None:
         intent = self.agents.new_intent(self.rng.choice(AGENTS))
@@ -448,6 +458,13 @@ class Driver:
             world.advance(1000)
             await self.poll()
         snapshot = world.engine.snapshot()
+        for order in snapshot.orders:  # liveness: whatever is in doubt was asked about
+            if order.state in IN_DOUBT and not world.venue.queried.get(order.client_order_id):
+                world.violate(
+                    "liveness",
+                    f"{order.client_order_id} ({order.intent_id}) is {order.state} and was never"
+                    " asked about by client order id",
+                )
         for order in snapshot.orders:
             if not order.state.is_terminal:
                 answer = await world.call(
@@ -464,6 +481,12 @@ class Driver:
         self.note(f"reconcile -> {verdicts}")
         if verdicts.get(VENUE) != "match":
             world.violate("conservation", f"the final reconciliation was {verdicts}")
+        if world.engine.breaker_state is BreakerState.OPEN:  # a halt must say why
+            durable = [(r.seq, r.type, r.payload) for r in Wal("probe", disk=world.disk).replay()]
+            unexplained, cause = open_breaker_cause(durable)
+            if unexplained:
+                world.violate("liveness", unexplained)
+            self.note(f"breaker left {cause}")
         self.check(self.steps, final=True)
 
 

@@ -462,3 +462,30 @@ def test_sim_when_wal_cuts_a_damaged_record_as_torn_then_corruption_drills_catch
     monkeypatch.setattr(FrameReader, "_check_torn_tail", lenient)
     result = run_seeds(range(6), SimConfig(steps=30))
     assert result.by_kind["wal_corruption_missed"] > 0, result.by_kind
+
+
+@pytest.mark.parametrize("bug", ["never_ready", "never_asks"])
+def test_sim_when_liveness_bug_planted_then_caught(
+    bug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted liveness bugs the sweep reported as clean before (issue 13).
+
+    ``never_ready``: recovery never opens for orders again (every submit after a restart
+    refused as not ready). ``never_asks``: orders in doubt are never asked about by client
+    order id (the final settle's cancels used to hide it).
+    """
+    from gateway.engine import GatewayEngine
+    from gateway.service import GatewayService
+
+    if bug == "never_ready":
+        monkeypatch.setattr(GatewayEngine, "finish_recovery", lambda self: None)
+        config = SimConfig(steps=20, crash_rate=0.0, power_cut_rate=0.0)
+    else:
+
+        async def never(self: GatewayService) -> int:
+            return 0
+
+        monkeypatch.setattr(GatewayService, "resolve_unresolved", never)
+        config = SimConfig(steps=60)
+    result = run_seeds(range(6), config)
+    assert result.by_kind["liveness"] > 0, result.by_kind
