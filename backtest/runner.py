@@ -51,7 +51,7 @@ from gateway.engine import GatewayEngine  # noqa: E402
 from gateway.orders import OrderView  # noqa: E402
 from gateway.service import GatewayService  # noqa: E402
 from gateway.wal import Wal  # noqa: E402
-from risk.limits import RiskLimits  # noqa: E402
+from risk.limits import RiskLimits, limits_of  # noqa: E402
 
 SAMPLE_NS = 60_000_000_000
 """Equity sampling step of the report (one minute of market time)."""
@@ -390,13 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     data = Path(args.data or config.paper.data_dir)
     if not data.is_absolute() and not data.exists():
         data = ROOT / data
-    g = config.gateway
-    limits = RiskLimits(
-        max_order_notional=g.max_order_notional,
-        max_position_notional=g.max_position_notional,
-        max_orders_per_window=g.max_orders_per_minute,
-        price_band_bps=g.price_band_bps,
-    )
+    limits = limits_of(config)
     symbols = args.symbols.split(",") if args.symbols else None
     from exchanges.feeds.replay import ReplayFeed
     from exchanges.feeds.subscriptions import bind_agents

@@ -33,21 +33,11 @@ from backtest.runner import run_backtest
 from backtest.summary import performance_report, series_from_backtest
 from core.config import SwarmConfig
 from core.errors import InvalidValue
-from risk.limits import RiskLimits
+from risk.limits import limits_of
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_SAMPLE_NS = 1_000_000_000
 SAMPLES = 200
-
-
-def limits_of(config: SwarmConfig) -> RiskLimits:
-    g = config.gateway
-    return RiskLimits(
-        max_order_notional=g.max_order_notional,
-        max_position_notional=g.max_position_notional,
-        max_orders_per_window=g.max_orders_per_minute,
-        price_band_bps=g.price_band_bps,
-    )
 
 
 def scan_data(

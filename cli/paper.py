@@ -370,15 +370,9 @@ def start_trading(
     from exchanges.venue_client import EventPusher
     from gateway.actor import GatewayActor, GatewaySettings
     from gateway.client import GatewayClient
-    from risk.limits import RiskLimits
+    from risk.limits import limits_of
 
-    g = config.gateway
-    limits = RiskLimits(
-        max_order_notional=g.max_order_notional,
-        max_position_notional=g.max_position_notional,
-        max_orders_per_window=g.max_orders_per_minute,
-        price_band_bps=g.price_band_bps,
-    )
+    limits = limits_of(config)
     if run_dir is None:
         run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
     settings = GatewaySettings(

@@ -153,6 +153,12 @@ class PaperConfig(ConfigModel):
     starting_balances: dict[str, Dec] = Field(default_factory=lambda: {"USDT": Decimal(100_000)})
     leverage: Dec = Decimal(5)
     liquidation_model: bool = True
+    spot_margin_venues: tuple[VenueId, ...] = ()
+    """Paper venues whose account lends spot assets (spot margin: a spot sell beyond what is
+    held borrows the rest). Off by default, as a real account must opt in."""
+    spot_borrow_rate_per_hour: dict[str, Dec] = Field(default_factory=dict)
+    """Per base asset, the hourly interest on a borrowed spot asset: an ASSUMPTION (venues
+    float these rates; none are recorded here). Unlisted assets pay the venue default."""
 
 
 class ReplayConfig(ConfigModel):

@@ -12,6 +12,7 @@ from decimal import Decimal
 from pydantic import Field, model_validator
 
 from core.clock import NS_PER_S
+from core.config import SwarmConfig
 from core.errors import InvalidValue
 from core.models import Frozen
 from core.money import Dec
@@ -78,3 +79,15 @@ class RiskLimits(Frozen):
     def price_band(self) -> Decimal:
         """Return the band as a fraction (``500`` bps -> ``0.05``)."""
         return self.price_band_bps / Decimal(10_000)
+
+
+def limits_of(config: SwarmConfig) -> RiskLimits:
+    """Return a run's risk limits from its ``[gateway]`` caps and ``[paper]`` spot margin."""
+    g = config.gateway
+    return RiskLimits(
+        max_order_notional=g.max_order_notional,
+        max_position_notional=g.max_position_notional,
+        max_orders_per_window=g.max_orders_per_minute,
+        price_band_bps=g.price_band_bps,
+        spot_borrow_venues=frozenset(config.paper.spot_margin_venues),
+    )

@@ -68,7 +68,7 @@ from core.models import (
 )
 from core.money import ZERO, quantize_to_step
 from exchanges.paper import views
-from exchanges.paper.config import LiquidationModelConfig, PaperVenueConfig
+from exchanges.paper.config import LiquidationModelConfig, PaperVenueConfig, SpotMarginConfig
 from exchanges.paper.ledger import LedgerKind
 from exchanges.paper.liquidation_model import LiquidationModel, SyntheticLiquidation
 from exchanges.paper.matching import consume, walk
@@ -88,6 +88,10 @@ class PaperVenue(VenueCore):
         config = PaperVenueConfig(
             leverage=paper.leverage,
             liquidation_model=LiquidationModelConfig(enabled=paper.liquidation_model),
+            spot_margin=SpotMarginConfig(
+                enabled=venue in paper.spot_margin_venues,
+                borrow_rate_per_hour=paper.spot_borrow_rate_per_hour,
+            ),
         )
         return cls(
             venue, clock, seed=paper.seed, config=config, initial_balances=paper.starting_balances
@@ -316,7 +320,9 @@ class PaperVenue(VenueCore):
         self._stats["model_liquidations"] += 1
         sequence = self._stats["model_liquidations"]  # distinct prints stay distinct
         self._pending.append(
-            Liquidation(ts_ns, self._venue, rules.symbol, hit.side, price, amount, "model", sequence)
+            Liquidation(
+                ts_ns, self._venue, rules.symbol, hit.side, price, amount, "model", sequence
+            )
         )
 
     def _on_liquidation(self, state: SymbolState, event: Liquidation) -> None:
