@@ -113,13 +113,30 @@ class AccountView:
     budget: Decimal = Decimal(0)
     free: Decimal = Decimal(0)
     breaker: BreakerState = BreakerState.CLOSED
+    _open: dict[str, None] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Intent ids whose latest view is not terminal, in placing order: a decision reads the
+    open orders at every market event, and an agent's history only grows."""
+
+    def __post_init__(self) -> None:
+        self.replace_orders(self.orders.values())
 
     @property
     def open_orders(self) -> tuple[OrderView, ...]:
-        return tuple(o for o in self.orders.values() if not o.state.is_terminal)
+        return tuple(self.orders[intent_id] for intent_id in self._open)
 
     def record(self, order: OrderView) -> None:
         self.orders[order.intent_id] = order
+        if order.state.is_terminal:
+            self._open.pop(order.intent_id, None)
+        else:
+            self._open[order.intent_id] = None
+
+    def replace_orders(self, orders: Iterable[OrderView]) -> None:
+        """Forget every order and record ``orders`` (a restart's view from the gateway)."""
+        self.orders = {}
+        self._open = {}
+        for order in orders:
+            self.record(order)
 
 
 # -- THE STRATEGY PLUG-IN -------------------------------------------------------
@@ -279,7 +296,7 @@ class AgentCore(Generic[StateT, SnapshotT]):
 
     def rebuild(self, orders: Iterable[OrderView], positions: Mapping[Key, Decimal]) -> None:
         """Restore the account view after a restart from the gateway's record of this agent."""
-        self.account.orders = {o.intent_id: o for o in orders if o.agent_id == self.agent_id}
+        self.account.replace_orders(o for o in orders if o.agent_id == self.agent_id)
         self.account.positions = dict(positions)
 
     # -- deciding -----------------------------------------------------------

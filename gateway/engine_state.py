@@ -68,6 +68,8 @@ class EngineState:
         self._drawdown = DrawdownTracker(limits)
         self._orders: dict[str, TrackedOrder] = {}
         self._tombstones: set[str] = set()
+        self._live: set[str] = set()
+        """Orders that may not be terminal yet (pruned as they end): what ``unresolved`` scans."""
         self._open: dict[tuple[str, str, str, Side], Decimal] = {}
         """Unfilled amount of the live orders per (agent, venue, symbol, side): kept as a sum."""
         self._by_venue_id: dict[tuple[str, str], str] = {}
@@ -117,20 +119,26 @@ class EngineState:
         PENDING orders whose create this process is sending right now are
         listed too: the actor skips its own sends in flight.
         """
-        return [
-            UnresolvedOrder(
-                client_order_id=cid,
-                venue=order.venue,
-                symbol=order.symbol,
-                venue_order_id=order.venue_order_id,
-                state=order.state,
-                action=ResolveAction.CANCEL
-                if order.state is OrderState.CANCEL_PENDING
-                else ResolveAction.QUERY,
-            )
-            for cid, order in sorted(self._orders.items())
-            if order.state.needs_venue_query
-        ]
+        found: list[UnresolvedOrder] = []
+        for cid in sorted(self._live):
+            order = self._orders[cid]
+            if order.state.is_terminal:  # final: no transition leaves a terminal state
+                self._live.discard(cid)
+                continue
+            if order.state.needs_venue_query:
+                found.append(
+                    UnresolvedOrder(
+                        client_order_id=cid,
+                        venue=order.venue,
+                        symbol=order.symbol,
+                        venue_order_id=order.venue_order_id,
+                        state=order.state,
+                        action=ResolveAction.CANCEL
+                        if order.state is OrderState.CANCEL_PENDING
+                        else ResolveAction.QUERY,
+                    )
+                )
+        return found
 
     def open_amounts(self, agent: str, venue: str, symbol: str) -> tuple[Decimal, Decimal]:
         """Return the unfilled (buy, sell) amounts of ``agent``'s live orders in ``symbol``."""
@@ -216,6 +224,7 @@ class EngineState:
             return
         order = order_from_intent(p)
         self._orders[cid] = order
+        self._live.add(cid)
         self._ledger.reserve(p.agent_id, p.reservation)
         self._add_open(order, p.amount)
         self._recent.setdefault(p.agent_id, deque()).append(p.at_ns)

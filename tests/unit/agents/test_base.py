@@ -142,3 +142,17 @@ def test_market_view_when_funding_then_taken_once() -> None:
     market = MarketView()
     market.apply([FundingEvent(8, *KEY, D("0.0001"), D(8))])
     assert len(market.take_funding()) == 1 and market.take_funding() == ()
+
+
+def test_account_open_orders_when_views_change_then_follow_the_latest_view_in_placing_order() -> (
+    None
+):
+    account = AccountView(orders={"e1": view(1), "e2": view(2, OrderState.FILLED)})
+    assert [o.intent_id for o in account.open_orders] == ["e1"]
+    account.record(view(3))
+    account.record(view(4, OrderState.PENDING))
+    account.record(view(1, OrderState.CANCELED))  # a newer view of e1 ends it
+    assert [o.intent_id for o in account.open_orders] == ["e3", "e4"]
+    account.replace_orders([view(5), view(6, OrderState.REJECTED)])
+    assert [o.intent_id for o in account.open_orders] == ["e5"]
+    assert set(account.orders) == {"e5", "e6"}
