@@ -7,9 +7,9 @@ Contract
     SAME batch is sent again once Ray has restarted the actor, up to a deadline.
     That is safe because an agent's intent ids are deterministic per market
     event and leg (DESIGN.md): a batch decided twice gets the orders the gateway
-    already has. ``ResilientCouncil.tick`` does the same for the council (a
-    repeated tick for a time already decided decides nothing). The plain
-    facades of ``cli/paper.py`` let the replay fail instead, which is right for
+    already has. (The council's own ``CouncilClient`` retries its ticks the same
+    way: a repeated tick for a time already decided decides nothing.) The plain
+    pushers of ``cli/paper.py`` let the replay fail instead, which is right for
     a run without chaos: the soak passes these to the feed.
 """
 
@@ -59,34 +59,3 @@ class ResilientPusher(EventPusher):
                 self.resent += 1
                 time.sleep(0.05)
                 ref = self._handle.on_market_events.remote(batch)
-
-
-class ResilientCouncil:
-    """The council's ``tick`` facade for the feed, retried across a restart of the council."""
-
-    def __init__(self, handle: Any, *, deadline_s: float = 60.0) -> None:
-        self._handle = handle
-        self._deadline_s = deadline_s
-
-    @property
-    def handle(self) -> Any:
-        return self._handle
-
-    def tick(self, ts_ns: int) -> dict[str, Any] | None:
-        import ray
-
-        deadline = time.monotonic() + self._deadline_s
-        while True:
-            try:
-                result: dict[str, Any] | None = ray.get(self._handle.tick.remote(ts_ns))
-                return result
-            except ray.exceptions.RayActorError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
-
-    def history(self) -> list[dict[str, Any]]:
-        import ray
-
-        result: list[dict[str, Any]] = ray.get(self._handle.history.remote())
-        return result

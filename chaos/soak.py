@@ -154,11 +154,11 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     from chaos.check import gather, report
     from chaos.invariants import check
     from chaos.kill import Killer, KillOutcome
-    from chaos.resilient import ResilientCouncil, ResilientPusher
+    from chaos.resilient import ResilientPusher
     from cli.paper import enabled_agents, finish_trading, resolve_data_dir, start_trading
     from cli.runtime import create_actor
     from core.config import SwarmConfig, load_config
-    from council.actor import CouncilActor
+    from council.actor import CouncilActor, CouncilClient
     from exchanges.feeds.actor import FeedActor
     from exchanges.paper_actor import VenueActor
     from exchanges.venue_client import VenueClient
@@ -193,7 +193,7 @@ def run_soak(args: argparse.Namespace) -> dict[str, Any]:
     )
     gateway, plain = start_trading(config, agents, create_actor)
     pushers = {name: ResilientPusher(name, p.handle) for name, p in plain.items()}
-    council = ResilientCouncil(
+    council = CouncilClient(
         create_actor("council", "council", CouncilActor, dict(config.council.config), tuple(agents))
     )
     state_dir = Path(gateway.status()["state_dir"])

@@ -40,6 +40,9 @@ def test_paper_when_embedded_data_at_max_speed_then_json_summary_last_line() -> 
     assert set(summary["agents"]) == {"mm", "funding-arb", "liq-hunter"}
     assert all(a["errors"] == 0 and a["status"] == "stopped" for a in summary["agents"].values())
     assert summary["agents"]["mm"]["orders"] > 100
+    for name, agent in summary["agents"].items():  # every agent trades or says why not
+        assert agent["orders"] > 0 or agent["idle_reason"], (name, agent)
+        assert not (agent["orders"] and agent["idle_reason"]), (name, agent)
     assert summary["gateway"]["breaker"] == "closed"
     counters = summary["gateway"]["counters"]
     assert counters["intents"] == counters["results"] == summary["gateway"]["orders"]
@@ -70,6 +73,28 @@ def test_paper_when_embedded_data_at_max_speed_then_json_summary_last_line() -> 
         for table, count in counts.items():
             assert live.execute(f"select count(*) from {table}").fetchone() == (count,), table
     assert counts["wal_records"] == summary["gateway"]["wal_records"]
+    # After the run, its report shows no agent at weight 0 without a council vote naming it.
+    done = subprocess.run(
+        [sys.executable, "main.py", "report", "--json", "--db", str(state / "audit.duckdb")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["weights"], "the run's budgets left no weight history"
+    for entry in report["weights"]:
+        for agent, weight in entry["weights"].items():
+            if weight == 0:
+                named = [
+                    v
+                    for d in report["council"]
+                    if d["ts_ns"] <= entry["ts_ns"]
+                    for v in d["votes"]
+                    if v["agent"] == agent
+                ]
+                assert named, f"{agent} at weight 0 at {entry['ts_ns']} with no vote naming it"
 
 
 def test_paper_when_binance_books_then_rebuilt_books_and_counts() -> None:
