@@ -96,3 +96,24 @@ def book_mid(bids: BookSide, asks: BookSide) -> Decimal | None:
     if ask is not None:
         return ask[0]
     return None
+
+
+def levels_better_than(side: BookSide, price: Decimal) -> list[Level]:
+    """Return ``(level, 0)`` for every level of ``side`` strictly better than ``price``.
+
+    Better is higher for bids, lower for asks. Applied to the book, the result removes
+    those levels (a fresher best price says they are gone).
+    """
+    prices: list[Decimal] = side._prices  # ascending
+    out: list[Level] = []
+    if side.descending:
+        i = len(prices) - 1
+        while i >= 0 and prices[i] > price:
+            out.append((prices[i], ZERO))
+            i -= 1
+    else:
+        i = 0
+        while i < len(prices) and prices[i] < price:
+            out.append((prices[i], ZERO))
+            i += 1
+    return out

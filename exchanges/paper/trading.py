@@ -74,6 +74,7 @@ _STAT_KEYS = (
     "interest_charges",
     "gaps",
     "ignored_events",
+    "stale_levels_dropped",
 )
 
 

@@ -220,3 +220,25 @@ def test_cancelled_ahead_when_split_by_power_three_then_expected(
 
 def test_on_depth_when_unknown_then_stays_unknown() -> None:
     assert on_depth(None, D(0), D(5), D(1), QueueModelConfig()) is None
+
+
+# -- A DEPTH STREAM LAGGING THE BEST BID AND ASK ------------------------------------------
+
+
+def test_stale_depth_when_newer_quote_is_lower_then_post_only_sell_rests_not_expires() -> None:
+    venue = make_venue()
+    venue.on_market_event(_book("2"))  # depth: bids 100 / 99, asks 101 / 102
+    # The bookTicker moves down first; the depth stream has not caught up yet.
+    venue.on_market_event(_top(2_000_000, "98", "1", "98.5", "1"))
+    assert venue.order_book(PERP).bids == ()  # 100 and 99 are gone
+    assert venue.order_book(PERP).asks[0] == (D(101), D(2))  # behind the quote: kept
+    order = venue.submit(request("p1", "sell", "2", "99.5", post_only=True))
+    assert order.status is OrderStatus.OPEN  # against the stale 100 bid it would have expired
+    assert venue.stats()["stale_levels_dropped"] == 2
+
+
+def test_stale_depth_when_quote_older_than_depth_then_depth_kept() -> None:
+    venue = make_venue()
+    venue.on_market_event(_book("2"))  # at 1 ms
+    venue.on_market_event(_top(500_000, "98", "1", "98.5", "1"))  # older than the depth
+    assert venue.order_book(PERP).bids[0] == (D(100), D(2))
