@@ -28,7 +28,7 @@ Pure: no Ray, no clock (time is the market events' time), no I/O.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -174,6 +174,37 @@ def split_by_time(events: Sequence[MarketEvent]) -> list[Sequence[MarketEvent]]:
             groups.append(events[start:i])
             start = i
     return groups
+
+
+def whole_instants(
+    batches: Iterable[Sequence[MarketEvent]],
+) -> Iterator[Sequence[MarketEvent]]:
+    """Yield the market instants of time-ordered ``batches``, each whole across batch edges.
+
+    A feed cuts batches by count, so one instant's events (a spot and a perp bar of the
+    same minute) can end one batch and start the next; deciding on the first half would
+    let an agent quote before the venue has seen the rest of that instant. The backtest
+    and the lockstep paper run both step through these, so they stay equal.
+    """
+    pending: list[MarketEvent] = []
+    for batch in batches:
+        if not batch:
+            continue
+        if pending and batch[0].ts_ns != pending[0].ts_ns:
+            yield pending
+            pending = []
+        groups = split_by_time(batch)
+        if pending:
+            pending.extend(groups[0])
+            groups = groups[1:]
+            if not groups:
+                continue
+            yield pending
+            pending = []
+        yield from groups[:-1]
+        pending = list(groups[-1])
+    if pending:
+        yield pending
 
 
 @dataclass

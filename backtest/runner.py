@@ -29,7 +29,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from agents.actions import CancelOrder, PlaceOrder  # noqa: E402
-from agents.base import AgentCore, Key, split_by_time  # noqa: E402
+from agents.base import AgentCore, Key, whole_instants  # noqa: E402
 from agents.idle import idle_reason_of  # noqa: E402
 from agents.registry import build_strategy  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
@@ -180,40 +180,41 @@ async def run_backtest(
     )
     began = time.perf_counter()
     quoted_ns: int | None = None  # market time of the last order book replayed
-    for batch in feed.batches(4096):
-        for group in split_by_time(batch):
-            ts = group[0].ts_ns
-            sampler.before(ts, service.engine)
-            clock.advance_to(max(ts, clock.now_ns()))
-            made: list[VenueEvent] = []
-            for name, venue in venues.items():
-                mine = [e for e in group if e.venue == name]
-                if mine:
-                    made.extend(venue.on_market_events(mine))
-            # The venues' funding payments on the account: the gateway splits them among
-            # the agents (as the feed does in a paper run); the liquidations go on.
-            for payment in (e for e in made if isinstance(e, FundingPayment)):
-                service.book_funding(payment)
-            generated = [e for e in made if not isinstance(e, FundingPayment)]
-            for made_liquidation in (e for e in generated if isinstance(e, Liquidation)):
-                liquidation_counts[made_liquidation.source] += 1
-            prices = marks_of(group)
-            if prices:
-                service.mark(prices)
-            # The agents get liquidations from the venues only (the model's, or the recorded
-            # prints a venue took as the market's), so none is seen twice (issue 11).
-            seen = [*generated, *without_liquidations(group)]
-            for agent_id, core in cores.items():
-                await _decide(service, core, seen, traces[agent_id])
-            await service.poll()
-            if board is not None:
-                if any(isinstance(e, TopOfBook) for e in group):
-                    quoted_ns = ts  # the council decides nothing once the books have ended
-                await _council(service, board, cores, ts, quoted_ns)
-            events += len(group)
-            instants += 1
-        if progress is not None:
+    for group in whole_instants(feed.batches(4096)):
+        ts = group[0].ts_ns
+        sampler.before(ts, service.engine)
+        clock.advance_to(max(ts, clock.now_ns()))
+        made: list[VenueEvent] = []
+        for name, venue in venues.items():
+            mine = [e for e in group if e.venue == name]
+            if mine:
+                made.extend(venue.on_market_events(mine))
+        # The venues' funding payments on the account: the gateway splits them among
+        # the agents (as the feed does in a paper run); the liquidations go on.
+        for payment in (e for e in made if isinstance(e, FundingPayment)):
+            service.book_funding(payment)
+        generated = [e for e in made if not isinstance(e, FundingPayment)]
+        for made_liquidation in (e for e in generated if isinstance(e, Liquidation)):
+            liquidation_counts[made_liquidation.source] += 1
+        prices = marks_of(group)
+        if prices:
+            service.mark(prices)
+        # The agents get liquidations from the venues only (the model's, or the recorded
+        # prints a venue took as the market's), so none is seen twice (issue 11).
+        seen = [*generated, *without_liquidations(group)]
+        for agent_id, core in cores.items():
+            await _decide(service, core, seen, traces[agent_id])
+        await service.poll()
+        if board is not None:
+            if any(isinstance(e, TopOfBook) for e in group):
+                quoted_ns = ts  # the council decides nothing once the books have ended
+            await _council(service, board, cores, ts, quoted_ns)
+        events += len(group)
+        instants += 1
+        if progress is not None and instants % 256 == 0:
             progress(events, clock.now_ns())
+    if progress is not None:
+        progress(events, clock.now_ns())
     for agent_id, core in cores.items():
         for action in core.stop():
             if isinstance(action, CancelOrder):

@@ -208,16 +208,23 @@ class FeedActor:
     ) -> str:
         assert self._feed is not None
         pacer = ReplayPacer(self._speed, RealClock(), time.sleep)
+        if self._lockstep:  # whole instants, as the backtest steps (an instant can span batches)
+            from agents.base import whole_instants
+
+            for instant in whole_instants(self._feed.batches(self._batch_size)):
+                reason = self._stop_reason()
+                if reason is not None:
+                    return reason
+                pacer.wait_until(instant[-1].ts_ns)
+                self._step(instant, venues, agents, gateway, council)
+                self._pushed += len(instant)
+                self._market_ns = instant[-1].ts_ns
+            return "end of data"
         for batch in self._feed.batches(self._batch_size):
             reason = self._stop_reason()
             if reason is not None:
                 return reason
             pacer.wait_until(batch[-1].ts_ns)
-            if self._lockstep:
-                self._step(batch, venues, agents, gateway, council)
-                self._pushed += len(batch)
-                self._market_ns = batch[-1].ts_ns
-                continue
             self._publish(batch, venues, agents, gateway, council, liquidations, batch[-1].ts_ns)
             self._pushed += len(batch)
             self._market_ns = batch[-1].ts_ns

@@ -156,3 +156,25 @@ def test_account_open_orders_when_views_change_then_follow_the_latest_view_in_pl
     account.replace_orders([view(5), view(6, OrderState.REJECTED)])
     assert [o.intent_id for o in account.open_orders] == ["e5"]
     assert set(account.orders) == {"e5", "e6"}
+
+
+def test_whole_instants_when_an_instant_spans_two_batches_then_it_is_yielded_whole() -> None:
+    from agents.base import whole_instants
+
+    def top(ts: int, symbol: str = "BTC/USDT:USDT") -> TopOfBook:
+        return TopOfBook(
+            venue="bybit",
+            symbol=symbol,
+            ts_ns=ts,
+            bid=D("99"),
+            bid_size=D("1"),
+            ask=D("101"),
+            ask_size=D("1"),
+        )
+
+    # The regression: the lockstep run cut the minute's spot and perp events into two
+    # batches, so the agent quoted before the venue had seen the perp's bar of that minute.
+    batches = [[top(1), top(2, "BTC/USDT")], [top(2), top(3)], [top(3, "BTC/USDT")], [], [top(4)]]
+    instants = [[e.ts_ns for e in group] for group in whole_instants(batches)]
+    assert instants == [[1], [2, 2], [3, 3], [4]]
+    assert list(whole_instants([])) == []
