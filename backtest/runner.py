@@ -291,9 +291,11 @@ async def _council(
     quoted_ns: int | None = None,
 ) -> None:
     """What the council actor does on a tick, in process: decide, log with the budgets, apply votes."""
-    snapshot = service.engine.snapshot()
-    pnls = {a: v.pnl for a, v in snapshot.agents.items() if a in cores}
-    budgets = {a: v.budget for a, v in snapshot.agents.items() if a in cores}
+    if not board.due(ts_ns, quoted_ns):
+        return  # between boundaries (as the actor, it reads the books only when due)
+    views = {a: service.engine.agent_view(a) for a in cores}
+    pnls = {a: v.pnl for a, v in views.items() if v is not None}
+    budgets = {a: v.budget for a, v in views.items() if v is not None}
     decision = board.on_time(ts_ns, pnls, budgets, quoted_ns=quoted_ns)
     if decision is None:
         return

@@ -38,7 +38,7 @@ from gateway.engine_records import (
 )
 from gateway.engine_types import EngineConfig, EngineSnapshot, ResolveAction, UnresolvedOrder
 from gateway.intents import client_order_id_for
-from gateway.ledger import FillOutcome, Ledger
+from gateway.ledger import AgentView, FillOutcome, Ledger
 from gateway.orders import OrderState, OrderView, TrackedOrder, merge_venue_status, state_after_fill
 from gateway.wal_format import RecordType
 from risk.drawdown import DrawdownTracker, DrawdownView
@@ -154,6 +154,29 @@ class EngineState:
         self._sendable.discard(client_order_id)
         order = self._orders.get(client_order_id)
         return order is not None and order.state is OrderState.PENDING
+
+    def agent_orders(self, agent: str, intent_ids: Iterable[str] = ()) -> tuple[OrderView, ...]:
+        """Return ``agent``'s live orders and those of ``intent_ids`` (any state), by client order id.
+
+        What ``snapshot().orders`` filtered to one agent gives, without viewing every order
+        ever placed: an agent asks for its account at every market instant in lockstep.
+        """
+        wanted = frozenset(intent_ids)
+        cids = {cid for cid in self._live if self._orders[cid].agent_id == agent}
+        cids.update(client_order_id_for(agent, intent_id) for intent_id in wanted)
+        views = []
+        for cid in sorted(cids):
+            order = self._orders.get(cid)
+            if order is None or order.agent_id != agent:
+                continue
+            if order.state.is_terminal and order.intent_id not in wanted:
+                continue
+            views.append(order.view())
+        return tuple(views)
+
+    def agent_view(self, agent: str) -> AgentView | None:
+        """Return ``snapshot().agents[agent]`` alone (None for an agent the books do not know)."""
+        return self._ledger.view(agent) if agent in self._ledger.agents else None
 
     def snapshot(self) -> EngineSnapshot:
         agents = sorted(self._ledger.agents)

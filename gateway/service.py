@@ -563,14 +563,8 @@ class GatewayService:
 
     def agent_account(self, agent_id: str, intent_ids: Iterable[str] = ()) -> AgentAccount:
         """Return ``agent_id``'s open orders (and those of ``intent_ids``, whatever their state) and books."""
-        snapshot = self.engine.snapshot()
-        wanted = set(intent_ids)
-        orders = tuple(
-            o
-            for o in snapshot.orders
-            if o.agent_id == agent_id and (not o.state.is_terminal or o.intent_id in wanted)
-        )
-        view = snapshot.agents.get(agent_id)
+        orders = self.engine.agent_orders(agent_id, frozenset(intent_ids))
+        view = self.engine.agent_view(agent_id)
         positions = {f"{p.venue}|{p.symbol}": p.contracts for p in view.positions} if view else {}
         return AgentAccount(
             agent_id=agent_id,
@@ -578,7 +572,7 @@ class GatewayService:
             positions=positions,
             budget=view.budget if view else ZERO,
             free=view.free if view else ZERO,
-            breaker=snapshot.breaker,
+            breaker=self.engine.breaker_state,
         )
 
     # -- BUDGETS, MARKS, BREAKER --------------------------------------------

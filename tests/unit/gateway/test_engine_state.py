@@ -453,3 +453,30 @@ def test_paper_venue_when_traded_through_the_engine_then_books_match_exactly() -
     assert check.result.verdict == "match", check.result
     assert engine.ledger.conservation_errors() == []
     assert engine.snapshot().agents["arb"].reserved == 0
+
+
+def test_agent_orders_when_asked_then_equal_the_snapshot_filtered_to_the_agent() -> None:
+    """The agent's account without a whole snapshot: its live orders and the asked ones."""
+    from core.models import OrderStatus
+    from tests.unit.gateway.engine_support import apply, make_engine, open_order, venue_order
+
+    engine, _ = make_engine()
+    open_order(engine, "a1", agent="mm")
+    done = open_order(engine, "a2", agent="mm")
+    open_order(engine, "b1", agent="arb")
+    closed = venue_order(done, OrderStatus.CANCELED)
+    apply(engine, engine.on_order_status(done.client_order_id, closed).records)
+    view = engine.order(done.client_order_id)
+    assert view is not None and view.state.is_terminal  # the asked-for case is exercised
+
+    def filtered(agent: str, asked: set[str]) -> tuple[object, ...]:
+        return tuple(
+            o
+            for o in engine.snapshot().orders
+            if o.agent_id == agent and (not o.state.is_terminal or o.intent_id in asked)
+        )
+
+    for agent, asked in (("mm", set()), ("mm", {"a2"}), ("arb", {"a1"}), ("nobody", {"a1"})):
+        assert engine.agent_orders(agent, asked) == filtered(agent, asked), (agent, asked)
+    assert engine.agent_view("mm") == engine.snapshot().agents["mm"]
+    assert engine.agent_view("nobody") is None
