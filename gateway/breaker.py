@@ -323,6 +323,28 @@ class Breaker:
     def probes_admitted(self) -> int:
         return self._probes_admitted
 
+    def counters(self) -> tuple[tuple[int, ...], int, int]:
+        """Return the volatile counters (error times in the window, probes admitted and passed).
+
+        A checkpoint keeps them so a restart is not less safe than the running gateway was.
+        """
+        return tuple(self._errors), self._probes_admitted, self._probes_passed
+
+    def load_state(
+        self,
+        state: BreakerState,
+        since_ns: int,
+        errors: Iterable[int] = (),
+        probes_admitted: int = 0,
+        probes_passed: int = 0,
+    ) -> None:
+        """Take back a checkpoint's state and counters (``state``, ``since_ns``, ``counters()``)."""
+        self._state = state
+        self._since_ns = since_ns
+        self._errors = deque(errors)
+        self._probes_admitted = probes_admitted
+        self._probes_passed = probes_passed
+
     @property
     def probes_passed(self) -> int:
         return self._probes_passed

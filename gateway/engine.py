@@ -70,6 +70,7 @@ from gateway.engine_records import (
     StatusSource,
     WalRecord,
 )
+from gateway.engine_retention import retired_view
 from gateway.engine_state import order_from_intent
 from gateway.engine_types import (
     Batch,
@@ -174,6 +175,19 @@ class GatewayEngine(FundingAndReconciliation):
                     cid,
                 )
             return Existing(view)
+        retired = self._retired.get(cid)
+        if retired is not None:
+            if retired.fingerprint != fingerprint:
+                return Denied(
+                    Denial.of(
+                        DenialReason.IDEMPOTENCY_CONFLICT,
+                        "intent_id",
+                        intent.intent_id,
+                        f"already submitted as {cid} (retired) with other parameters",
+                    ),
+                    cid,
+                )
+            return Existing(retired_view(cid, intent, retired))
         if cid in self._tombstones:
             return Denied(
                 Denial.of(
@@ -293,6 +307,9 @@ class GatewayEngine(FundingAndReconciliation):
         order = self._orders.get(cid)
         now = self._clock.now_ns()
         if order is None:
+            retired = self._retired.get(cid)
+            if retired is not None:
+                return CancelDecision(CancelAction.NOOP, cid, state=retired.state)
             if cid in self._tombstones:
                 return CancelDecision(CancelAction.NOOP, cid)
             tombstone = CancelPayload(
@@ -450,10 +467,15 @@ class GatewayEngine(FundingAndReconciliation):
         if order is None and trade.order_id is not None:
             found = self._by_venue_id.get((trade.venue, trade.order_id))
             order = self._orders.get(found) if found is not None else None
+            if order is None and found is not None and found in self._retired:
+                cid = found
+        retired = self._retired.get(cid) if order is None and cid is not None else None
         fee = trade.fee
         payload = FillPayload(
             client_order_id=order.client_order_id if order is not None else cid,
-            agent_id=order.agent_id if order is not None else HOUSE,
+            agent_id=order.agent_id
+            if order is not None
+            else (retired.agent_id if retired is not None else HOUSE),
             venue=trade.venue,
             symbol=trade.symbol,
             trade_id=trade.id,
@@ -468,6 +490,10 @@ class GatewayEngine(FundingAndReconciliation):
             at_ns=self._clock.now_ns(),
         )
         record = payload.to_record()
+        if order is None and retired is not None:
+            # A late trade of an order retired after the query window: money that moved for
+            # its agent. Booked, never mistaken for an order without an intent.
+            return EventDecision(EventOutcome.RECORD, (record,), f"{cid} is retired")
         if order is None:
             if is_swarm_client_order_id(cid):
                 event = Trip(

@@ -1,7 +1,8 @@
 """Funding settlements and reconciliation with the venue: the part of the engine about cash reports.
 
 A layer of ``GatewayEngine`` (kept apart to keep files short): the same rules
-hold, decisions return records and only ``apply`` (in ``EngineState``) changes state.
+hold, decisions return records and only ``apply`` (in ``EngineState``) changes state
+(or ``restore_checkpoint``, on a fresh engine, in ``engine_checkpoint``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,13 @@ from decimal import Decimal
 
 from core.models import Balances, Position
 from gateway.breaker import Trip, TripReason
+from gateway.engine_checkpoint import CheckpointedState
 from gateway.engine_records import (
     CorrectionEntry,
     FundingPayload,
     ReconciliationPayload,
     WalRecord,
 )
-from gateway.engine_state import EngineState
 from gateway.engine_types import EventDecision, EventOutcome, ReconcileDecision
 from risk.reconcile import (
     DiffKind,
@@ -30,7 +31,7 @@ from risk.reconcile import (
 )
 
 
-class FundingAndReconciliation(EngineState):
+class FundingAndReconciliation(CheckpointedState):
     """``on_funding`` and ``reconcile``: decisions about the venue's cash reports."""
 
     # -- FUNDING --------------------------------------------------------------

@@ -36,6 +36,7 @@ from gateway.engine_records import (
     StatusSource,
     WalRecord,
 )
+from gateway.engine_retention import RetiredOrder
 from gateway.engine_types import EngineConfig, EngineSnapshot, ResolveAction, UnresolvedOrder
 from gateway.intents import client_order_id_for
 from gateway.ledger import AgentView, FillOutcome, Ledger
@@ -82,6 +83,13 @@ class EngineState:
         self._ready = False
         self._counters: dict[str, int] = {}
         self._council_log: list[dict[str, Any]] = []
+        # Retention (``gateway.engine_retention``): all moved by the log's time only.
+        self._log_ns = 0
+        """The latest ``at_ns`` applied: the log's own clock."""
+        self._ended: deque[tuple[int, str]] = deque()
+        """(when it ended or last changed, client order id) of terminal orders still in the table."""
+        self._retired: dict[str, RetiredOrder] = {}
+        self._retired_queue: deque[tuple[int, str]] = deque()
 
     # -- READINESS AND READING ------------------------------------------------
 
@@ -190,7 +198,12 @@ class EngineState:
             venues={venue: self._ledger.venue_view(venue) for venue in sorted(self._venues)},
             reconciled_venues=tuple(sorted(self._reconciled)),
             counters=dict(sorted(self._counters.items())),
+            retired_orders=len(self._retired),
         )
+
+    def retired(self, client_order_id: str) -> RetiredOrder | None:
+        """Return what is kept of an order retired from the table (None: not retired)."""
+        return self._retired.get(client_order_id)
 
     def drawdown(self) -> dict[str, DrawdownView]:
         return self._drawdown.view()
@@ -220,6 +233,11 @@ class EngineState:
             handler(self, payload)
         except ValidationError as exc:
             raise RecordRefused(record_type.name, f"malformed payload: {exc.errors()[0]}") from None
+        at_ns = payload.get("at_ns")
+        if type(at_ns) is int and at_ns > self._log_ns:
+            self._log_ns = at_ns
+            if self._config.terminal_order_retention_ns is not None:
+                self._retire_due()
 
     def apply_all(self, records: Iterable[WalRecord]) -> None:
         """Apply records in order (replay, or all of one decision)."""
@@ -240,7 +258,7 @@ class EngineState:
     def _apply_intent(self, payload: Mapping[str, Any]) -> None:
         p = IntentPayload.model_validate(payload)
         cid = p.client_order_id
-        known = self._orders.get(cid)
+        known = self._orders.get(cid) or self._retired.get(cid)
         if known is not None:
             if known.fingerprint != p.fingerprint:
                 raise RecordRefused("INTENT", f"{cid} logged twice with different parameters")
@@ -260,6 +278,8 @@ class EngineState:
         p = ResultPayload.model_validate(payload)
         order = self._known(p.client_order_id, "RESULT")
         self._count("results")
+        if order is None:
+            return
         if p.outcome is ResultOutcome.ACCEPTED:
             assert p.status is not None
             # Merge first: "rejected" is only believable from a venue that never showed the order.
@@ -275,6 +295,8 @@ class EngineState:
         p = OrderStatusPayload.model_validate(payload)
         order = self._known(p.client_order_id, "ORDER_STATUS")
         self._count("status_updates")
+        if order is None:
+            return
         if p.source is StatusSource.NOT_FOUND:
             if order.venue_known or order.state.is_terminal:
                 return
@@ -291,6 +313,9 @@ class EngineState:
         p = CancelPayload.model_validate(payload)
         order = self._orders.get(p.client_order_id)
         self._count("cancels")
+        if order is None and p.client_order_id in self._retired:
+            self._count("facts_about_retired")
+            return
         if order is None:
             if p.kind is not CancelKind.TOMBSTONE:
                 raise RecordRefused("CANCEL", f"a cancel request for unknown {p.client_order_id}")
@@ -324,7 +349,8 @@ class EngineState:
             return
         self._count("fills")
         if order is None:
-            self._count("house_fills")
+            retired = p.client_order_id in self._retired if p.client_order_id else False
+            self._count("fills_after_retired" if retired else "house_fills")
             return
         was_terminal = order.state.is_terminal
         target, _ = state_after_fill(order, p.amount)
@@ -406,9 +432,13 @@ class EngineState:
 
     # -- state helpers (apply only) -------------------------------------------
 
-    def _known(self, cid: str, record: str) -> TrackedOrder:
+    def _known(self, cid: str, record: str) -> TrackedOrder | None:
+        """Return the order ``cid``; None if it was retired (a late fact changes nothing)."""
         order = self._orders.get(cid)
         if order is None:
+            if cid in self._retired:
+                self._count("facts_about_retired")
+                return None
             raise RecordRefused(record, f"about {cid}, which no INTENT record logged")
         return order
 
@@ -435,7 +465,42 @@ class EngineState:
         if changed and target.is_terminal and not was_terminal:
             self._set_reservation(order, ZERO)
             self._add_open(order, -order.remaining)
+            if self._config.terminal_order_retention_ns is not None:
+                self._ended.append((at_ns, order.client_order_id))
         return changed
+
+    def _retire_due(self) -> None:
+        """Retire terminal orders unchanged for the retention; forget keys past theirs."""
+        retention = self._config.terminal_order_retention_ns
+        assert retention is not None
+        horizon = self._log_ns - retention
+        ended = self._ended
+        while ended and ended[0][0] <= horizon:
+            _, cid = ended.popleft()
+            order = self._orders.get(cid)
+            if order is None:
+                continue
+            if order.updated_ns > horizon:  # a late fill changed it: its time starts again
+                ended.append((order.updated_ns, cid))
+                continue
+            del self._orders[cid]
+            self._live.discard(cid)
+            self._sendable.discard(cid)
+            self._probes_reported.discard(cid)
+            self._retired[cid] = RetiredOrder.of(order, self._log_ns)
+            self._retired_queue.append((self._log_ns, cid))
+            self._count("orders_retired")
+        keep = self._config.idempotency_retention_ns
+        if keep is None:
+            return
+        queue = self._retired_queue
+        while queue and queue[0][0] <= self._log_ns - keep:
+            _, cid = queue.popleft()
+            retired = self._retired.pop(cid, None)
+            if retired is not None and retired.venue_order_id is not None:
+                key = (retired.venue, retired.venue_order_id)
+                if self._by_venue_id.get(key) == cid:
+                    del self._by_venue_id[key]
 
     def _add_open(self, order: TrackedOrder, amount: Decimal) -> None:
         key = (order.agent_id, order.venue, order.symbol, order.side)

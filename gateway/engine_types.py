@@ -33,6 +33,12 @@ class EngineConfig(Frozen):
     """How long after its intent a "not found" only means "not visible yet"."""
     cash_step: Dec = Decimal("0.00000001")
     """Precision reservations, funding and released cost basis are booked at."""
+    terminal_order_retention_ns: int | None = Field(default=None, gt=0)
+    """The venue's query window: a terminal order leaves the order table this long after
+    its last change, by the log's own time (None: never). Its idempotency key stays."""
+    idempotency_retention_ns: int | None = Field(default=None, gt=0)
+    """How long a retired order's idempotency key is kept after it left the table: as long
+    as an agent could repeat its intent (None: for ever)."""
 
 
 # -- SUBMIT -------------------------------------------------------------------
@@ -218,3 +224,5 @@ class EngineSnapshot(Frozen):
     venues: dict[str, VenueView]
     reconciled_venues: tuple[str, ...]
     counters: dict[str, int]
+    retired_orders: int = 0
+    """Terminal orders dropped from ``orders`` after the retention; their keys are kept."""

@@ -279,6 +279,11 @@ class Ledger:
 
     # -- fills ----------------------------------------------------------------
 
+    @property
+    def seen_trades(self) -> set[tuple[str, str]]:
+        """Return the (venue, trade id) of every fill booked: the dedup set (a checkpoint keeps it)."""
+        return self._trades
+
     def has_trade(self, venue: str, trade_id: str) -> bool:
         return (venue, trade_id) in self._trades
 

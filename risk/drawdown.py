@@ -7,9 +7,10 @@ fund breaches when the agents' summed P&L has fallen from its peak by more
 than ``max_drawdown_fraction_total`` of all budgets. A breach is a breaker trip
 (``TripReason.DRAWDOWN_LIMIT``), which the engine logs before it takes effect.
 
-Peaks live in memory: after a restart they start again from the current P&L.
-The trip itself is durable (it is a logged breaker transition), so a restart
-never un-trips a breach; it only forgets how far above today a peak once was.
+Peaks live in memory and in the gateway's checkpoints (``peaks``/``restore``): a
+restart from a checkpoint keeps them; without one they start again from the
+current P&L. The trip itself is durable (it is a logged breaker transition), so
+a restart never un-trips a breach.
 """
 
 from __future__ import annotations
@@ -83,6 +84,15 @@ class DrawdownTracker:
         if limit > 0 and drawdown > limit:
             return DrawdownBreach(key, peak, pnl, drawdown, limit)
         return None
+
+    def peaks(self) -> tuple[dict[str, Dec], dict[str, Dec]]:
+        """Return copies of the peaks and the last P&L per key (what a checkpoint keeps)."""
+        return dict(self._peaks), dict(self._last)
+
+    def restore(self, peaks: Mapping[str, Dec], last: Mapping[str, Dec]) -> None:
+        """Take back what ``peaks()`` returned: a restart then keeps the peaks it had."""
+        self._peaks = dict(peaks)
+        self._last = dict(last)
 
     def rebase(self) -> None:
         """Start every peak again from the last P&L seen (after an operator's reset)."""
