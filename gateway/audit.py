@@ -64,6 +64,7 @@ from gateway.audit_projection import (
     Row,
     TableSpec,
 )
+from gateway.checkpoint import replay_with_archive
 from gateway.disk import Disk, OsDisk
 from gateway.engine_records import WalRecord
 from gateway.wal import Record, Wal
@@ -448,11 +449,14 @@ def _remove_db(path: Path) -> None:
         candidate.unlink(missing_ok=True)
 
 
-def rebuild(wal_dir: str | Path, db_path: str | Path) -> dict[str, int]:
+def rebuild(
+    wal_dir: str | Path, db_path: str | Path, *, archive_dir: str | Path | None = None
+) -> dict[str, int]:
     """Build the store at ``db_path`` from the WAL in ``wal_dir`` alone; return rows per table.
 
-    Every record from sequence 1 is replayed (a compacted log cannot be
-    rebuilt from, and says so). The new file replaces ``db_path`` atomically;
+    Every record from sequence 1 is replayed: from ``archive_dir`` (where the gateway
+    moves the segments its checkpoints retired) then ``wal_dir``. A log whose first
+    segments are in neither cannot be rebuilt from, and says so. The new file replaces ``db_path`` atomically;
     on any error (``WalCorruption`` for a damaged log) no file is left behind
     and an existing ``db_path`` is unchanged. Close any store open on
     ``db_path`` first: duckdb allows one writer.
@@ -465,8 +469,11 @@ def rebuild(wal_dir: str | Path, db_path: str | Path) -> dict[str, int]:
     try:
         store = AuditStore(temp)
         try:
-            disk: Disk = _ReadOnlyDisk(OsDisk(wal_dir))
-            store.catch_up(Wal(wal_dir, disk=disk).replay(after_seq=0))
+            if archive_dir is not None:
+                store.catch_up(replay_with_archive(wal_dir, archive_dir))
+            else:
+                disk: Disk = _ReadOnlyDisk(OsDisk(wal_dir))
+                store.catch_up(Wal(wal_dir, disk=disk).replay(after_seq=0))
             counts = store.counts()
         finally:
             store.close(flush=False)
@@ -507,6 +514,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     build = commands.add_parser("rebuild", help="build the audit store from the WAL alone")
     build.add_argument("--wal", required=True, type=Path, help="the WAL directory")
     build.add_argument("--db", required=True, type=Path, help="the duckdb file to (re)create")
+    build.add_argument(
+        "--archive", type=Path, default=None, help="retired segments (<state_dir>/wal-archive)"
+    )
     dump = commands.add_parser("dump", help="print a table's rows as JSON lines")
     dump.add_argument("--db", required=True, type=Path)
     dump.add_argument("--table", required=True, choices=sorted(TABLES))
@@ -515,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "rebuild":
             started = time.perf_counter()
-            counts = rebuild(args.wal, args.db)
+            counts = rebuild(args.wal, args.db, archive_dir=args.archive)
             line = {
                 "db": str(args.db),
                 "tables": counts,

@@ -348,4 +348,9 @@ class CheckpointedState(EngineState):
             field = "log_ns"
             self._log_ns = int(state["log_ns"])
         except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:
+            self.reset_state()
             raise CheckpointInvalid(field, f"unreadable: {type(exc).__name__}: {exc}") from None
+
+    def reset_state(self) -> None:
+        """Return to a fresh engine's state (after a restore that failed half way)."""
+        EngineState.__init__(self, self._markets, self._limits, self._clock, config=self._config)

@@ -37,6 +37,7 @@ from core.models import Balances, Frozen, Order, OrderRequest, Position
 from core.money import ZERO, Dec
 from exchanges.port import Exchange
 from gateway.breaker import BreakerState, TripReason
+from gateway.checkpoint import Checkpointer, Restored, replay_after, restore_latest
 from gateway.crashpoints import INERT, CrashPoints
 from gateway.engine import GatewayEngine
 from gateway.engine_records import WalRecord
@@ -131,11 +132,14 @@ class GatewayService:
         timer: Callable[[], int] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         settle_delays_s: Sequence[float] = SETTLE_DELAYS_S,
+        checkpoints: Checkpointer | None = None,
     ) -> None:
         """``timer`` (ns) measures the latency metrics; default ``clock.now_ns`` (a market
         clock then gives simulated latencies; pass ``time.perf_counter_ns`` for real ones).
         ``sleep`` waits between the re-asks of a reconciliation that does not match at once
-        (``settle_delays_s``, see ``reconcile``); a simulation passes one that moves its clock."""
+        (``settle_delays_s``, see ``reconcile``); a simulation passes one that moves its clock.
+        ``checkpoints``: recovery starts from the newest readable checkpoint, and the engine
+        is checkpointed at its interval (``gateway.checkpoint``); None: replay the whole log."""
         self.engine = engine
         self.wal = wal
         self.venues = dict(venues)
@@ -152,6 +156,7 @@ class GatewayService:
         self._outboxes: dict[str, _Outbox] = {}
         self._sleep = sleep
         self._settle_delays_s = tuple(settle_delays_s)
+        self.checkpoints = checkpoints
 
     # -- LOGGING ------------------------------------------------------------
 
@@ -178,6 +183,8 @@ class GatewayService:
         self.stats.records += len(records)
         if self._on_record is not None:
             self._on_record(records)
+        if self.checkpoints is not None and self.engine.ready:
+            self.checkpoints.note(len(records), self.engine, self.wal)
 
     def _elapsed(self, started: int) -> int:
         """Nanoseconds since ``started``; a wall clock stepped back counts 0, never breaks an order."""
@@ -211,14 +218,11 @@ class GatewayService:
         gateway closed with the breaker OPEN.
         """
         started = self.clock.now_ns()
-        replayed = 0
-        for record in self.wal.replay():
-            if (
-                self.audit is not None
-            ):  # the store skips what it has; this fills a hole left by a crash
-                self.audit.add(record.seq, [(record.type, record.payload)])
-            self.engine.apply(record.type, record.payload)
-            replayed += 1
+        restored = Restored(0)
+        if self.checkpoints is not None:
+            restored = restore_latest(self.engine, self.checkpoints.store)
+        start = restored.upto_seq
+        replayed = replay_after(self.wal, self.engine, start, self.audit)
         report = self.wal.report
         assert report is not None
         self.crash.reach("mid_recovery")
@@ -228,6 +232,8 @@ class GatewayService:
         marks = await self.refresh_marks()
         self.engine.finish_recovery()
         self.stats.recovery = {
+            "checkpoint": start,
+            "checkpoints_skipped": list(restored.skipped),
             "replayed": replayed,
             "torn_bytes": report.torn_bytes,
             "resolved": resolved,

@@ -396,13 +396,15 @@ class Wal:
         """Return the log's first sequence after checking a record that is not ``expected``.
 
         Only the very first record may differ: with a checkpoint it may be older
-        (not yet compacted), never newer; anywhere else a difference is a gap.
+        (not yet compacted), never newer — unless the caller replays after ``start``
+        and its own checkpoint retired the segments up to there (``retire_segments``);
+        anywhere else a difference is a gap.
         """
         if first_seq is not None:
             raise WalSequenceGap(path, offset, expected, seq)
         if seq < 1:
             raise WalCorruption(path, offset, seq, "sequence numbers start at 1")
-        if seq > expected:
+        if seq > expected and seq > start + 1:
             raise WalSequenceGap(path, offset, expected, seq)
         if start + 1 < seq:
             raise InvalidValue("after_seq", start, f"records before {seq} were compacted")
@@ -495,6 +497,27 @@ class Wal:
             self._segments.pop(0)
             removed.append(name)
         return removed
+
+    def retire_segments(self, upto_seq: int) -> list[str]:
+        """Drop the oldest segments whose records are all <= ``upto_seq``; return their names.
+
+        For a caller that checkpoints its own state (``gateway.checkpoint``): the log
+        forgets the segments at once, oldest first, and the caller deletes or archives
+        the files (oldest first, so what is left on disk stays a contiguous run; a
+        file still there after a crash is read and skipped by a replay after
+        ``upto_seq``). The active (last) segment is always kept.
+        """
+        self._check_writable()
+        retired: list[str] = []
+        while len(self._segments) > 1:
+            name, _ = self._segments[0]
+            following = self._segments[1][1]
+            last_in_segment = (following - 1) if following is not None else self._committed_seq
+            if last_in_segment > upto_seq:
+                break
+            self._segments.pop(0)
+            retired.append(name)
+        return retired
 
     # -- state checks -------------------------------------------------------
 
