@@ -30,9 +30,9 @@ from typing import Any
 
 from chaos.invariants import AuditRecord, Evidence, InvariantResult, VenueRecord, check
 from core.clock import SimulatedClock
+from gateway.checkpoint import replay_with_archive
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig
-from gateway.wal import Wal
 from gateway.wal_format import RecordType
 from risk.limits import RiskLimits
 
@@ -40,11 +40,15 @@ from risk.limits import RiskLimits
 
 
 def read_wal(wal_dir: Path) -> list[tuple[int, RecordType, dict[str, Any]]]:
-    """Replay a copy of the WAL in ``wal_dir`` (the live log is never touched)."""
+    """Replay a copy of the WAL in ``wal_dir`` from sequence 1 (the live log is never touched).
+
+    Segments the gateway's checkpoints retired are read from ``wal-archive`` beside it.
+    """
     with tempfile.TemporaryDirectory(prefix="chaos-wal-") as tmp:
         copy = Path(tmp) / "wal"
         shutil.copytree(wal_dir, copy)
-        return [(r.seq, r.type, r.payload) for r in Wal(copy).replay()]
+        archive = wal_dir.parent / "wal-archive"
+        return [(r.seq, r.type, r.payload) for r in replay_with_archive(copy, archive)]
 
 
 def rebuild_engine(

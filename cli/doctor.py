@@ -125,14 +125,20 @@ def latest_run(state_dir: Path) -> Path | None:
 
 
 def check_wal(wal_dir: Path) -> list[Check]:
-    """Replay the WAL read-only from sequence 1; check its directory is writable."""
-    from gateway.audit import _ReadOnlyDisk
+    """Replay the WAL read-only from sequence 1 (retired segments from ``wal-archive``); check
+    its directory is writable. A log whose retired segments were deleted is read from the
+    oldest kept checkpoint on."""
+    from gateway.checkpoint import ArchiveDisk, CheckpointStore
     from gateway.disk import OsDisk
     from gateway.wal import Wal
 
     try:
-        wal = Wal(wal_dir, disk=_ReadOnlyDisk(OsDisk(wal_dir)))
-        count = sum(1 for _ in wal.replay(after_seq=0))
+        wal = Wal(wal_dir, disk=ArchiveDisk(wal_dir, wal_dir.parent / "wal-archive"))
+        kept = CheckpointStore(OsDisk(wal_dir)).sequences()
+        first = wal_dir / "wal-00000001.log"
+        archived = wal_dir.parent / "wal-archive" / first.name
+        start = kept[0] if kept and not first.exists() and not archived.exists() else 0
+        count = sum(1 for _ in wal.replay(after_seq=start))
         torn = wal.report is not None and wal.report.torn_bytes > 0
         note = " (a torn last record, the gateway truncates it on start)" if torn else ""
         readable = Check("WAL readable", "pass", f"{wal_dir}: {count} records{note}")

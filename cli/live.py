@@ -196,11 +196,14 @@ def live_markets(
 
 def live_gateway_settings(config: SwarmConfig, agents: Mapping[str, Any], config_path: str) -> Any:
     """Return the live gateway's ``GatewaySettings`` (no secret in them: keys stay in the env)."""
-    from gateway.actor import GatewaySettings
+    from gateway.actor import GatewaySettings, tuning_of
     from risk.limits import RiskLimits
 
     g = config.gateway
+    engine_config, checkpoints = tuning_of(g)
     return GatewaySettings(
+        engine=engine_config,
+        checkpoints=checkpoints,
         state_dir=str(live_state_dir(config)),
         venues=tuple(config.paper.venues),
         limits=RiskLimits(

@@ -368,17 +368,20 @@ def start_trading(
     """
     from agents.actor import AgentActor, ShadowSettings
     from exchanges.venue_client import EventPusher
-    from gateway.actor import GatewayActor, GatewaySettings
+    from gateway.actor import GatewayActor, GatewaySettings, tuning_of
     from gateway.client import GatewayClient
     from risk.limits import limits_of
 
     limits = limits_of(config)
     if run_dir is None:
         run_dir = ROOT / config.state.dir / time.strftime("run-%Y%m%dT%H%M%SZ", time.gmtime())
+    engine_config, checkpoints = tuning_of(config.gateway)
     settings = GatewaySettings(
         state_dir=str(run_dir),
         venues=tuple(config.paper.venues),
         limits=limits,
+        engine=engine_config,
+        checkpoints=checkpoints,
         # Lockstep: time is the replay's and fills are polled after each instant.
         clock="market" if lockstep else "real",
         poll_interval_s=None if lockstep else 0.05,

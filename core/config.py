@@ -159,6 +159,10 @@ class PaperConfig(ConfigModel):
     spot_borrow_rate_per_hour: dict[str, Dec] = Field(default_factory=dict)
     """Per base asset, the hourly interest on a borrowed spot asset: an ASSUMPTION (venues
     float these rates; none are recorded here). Unlisted assets pay the venue default."""
+    fee_multiplier: Dec = Field(default=Decimal(1), ge=0)
+    """A stress knob: every paper maker and taker fee times this (1: the published schedules)."""
+    taker_slippage_bps: Dec = Field(default=Decimal(0), ge=0)
+    """A stress knob: every taker fill this many bps worse than the book it walks (0: none)."""
 
 
 class ReplayConfig(ConfigModel):
@@ -207,6 +211,17 @@ class GatewayConfig(ConfigModel):
     max_position_notional: Dec = Decimal(50_000)
     max_orders_per_minute: int = Field(default=600, ge=1)
     price_band_bps: Dec = Decimal(500)
+    checkpoint_every_records: int | None = Field(default=100_000, gt=0)
+    """Checkpoint the gateway's engine after this many WAL records (None: not by count)."""
+    checkpoint_every_s: float | None = Field(default=300.0, gt=0)
+    """... or when this long has passed with records logged (None: not by time)."""
+    retire_segments: Literal["archive", "delete", "keep"] = "archive"
+    """WAL segments behind the older kept checkpoint: to ``<state>/wal-archive``, deleted, kept."""
+    order_retention_s: float | None = Field(default=86_400.0, gt=0)
+    """The venues' query window: terminal orders leave the gateway's order table this long
+    after their last change (None: never)."""
+    idempotency_retention_s: float | None = Field(default=7 * 86_400.0, gt=0)
+    """How long a retired order's idempotency key is kept (None: for ever)."""
 
 
 AgentKind = Literal["market_maker", "funding_arb", "liquidation_hunter"]

@@ -46,11 +46,13 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from core.clock import RealClock, SimulatedClock
-from core.config import ConfigModel, api_credentials
+from core.config import ConfigModel, GatewayConfig, api_credentials
 from core.errors import ConfigError, GatewayNotReady, HaltError, InvalidValue
 from core.events import FundingPayment
 from core.models import Market, Trade
+from gateway.checkpoint import Checkpointer, CheckpointSettings, CheckpointStore
 from gateway.crashpoints import CrashPoints
+from gateway.disk import OsDisk
 from gateway.engine import GatewayEngine
 from gateway.engine_types import EngineConfig, EngineSnapshot
 from gateway.intents import OrderIntent
@@ -88,6 +90,8 @@ class GatewaySettings(ConfigModel):
     symbols: dict[str, tuple[str, ...]] | None = None
     """Per venue, trade only these unified symbols (None: every market the venues list). A live
     venue lists thousands and recovery fetches a ticker per market, so live runs name theirs."""
+    checkpoints: CheckpointSettings | None = CheckpointSettings()
+    """Engine checkpoints and what becomes of the WAL behind them (None: replay the whole log)."""
 
     @field_validator("ccxt_options")
     @classmethod
@@ -107,6 +111,23 @@ class GatewaySettings(ConfigModel):
                         "credentials come from SWARM_<VENUE>_* in the environment only",
                     )
         return value
+
+
+def tuning_of(g: GatewayConfig) -> tuple[EngineConfig, CheckpointSettings]:
+    """Return the engine's retention and the checkpoint settings a run's ``[gateway]`` asks for."""
+    ns = 1_000_000_000
+    engine = EngineConfig(
+        terminal_order_retention_ns=int(g.order_retention_s * ns) if g.order_retention_s else None,
+        idempotency_retention_ns=int(g.idempotency_retention_s * ns)
+        if g.idempotency_retention_s
+        else None,
+    )
+    checkpoints = CheckpointSettings(
+        every_records=g.checkpoint_every_records,
+        every_s=g.checkpoint_every_s,
+        retire=g.retire_segments,
+    )
+    return engine, checkpoints
 
 
 _CREDENTIAL_OPTIONS = frozenset(
@@ -281,6 +302,7 @@ class GatewayActor:
             service = GatewayService(
                 engine=engine,
                 wal=Wal(state_dir / "wal"),
+                checkpoints=self._checkpointer(state_dir, clock),
                 venues=service_venues,
                 clock=clock,
                 crash=self._crash,
@@ -296,6 +318,17 @@ class GatewayActor:
         except Exception as exc:  # a halt: keep the actor up so the operator can read why
             self._error = f"{type(exc).__name__}: {exc}"
             log.exception("gateway recovery failed; halted")
+
+    def _checkpointer(self, state_dir: Path, clock: Any) -> Checkpointer | None:
+        """The engine's checkpoints beside the WAL; retired segments to ``wal-archive``."""
+        settings = self._settings.checkpoints
+        if settings is None:
+            return None
+        archive = None
+        if settings.retire == "archive":
+            archive = OsDisk(settings.archive_dir or state_dir / "wal-archive")
+        store = CheckpointStore(OsDisk(state_dir / "wal"))
+        return Checkpointer(store, settings, clock, archive=archive, timer=time.perf_counter)
 
     @staticmethod
     def _open_audit(state_dir: Path) -> Any:
@@ -418,6 +451,8 @@ class GatewayActor:
         if service is not None:
             status["breaker"] = str(service.engine.breaker_state)
             status["wal_committed_seq"] = service.wal.committed_seq
+            if service.checkpoints is not None:
+                status["checkpoints"] = dict(vars(service.checkpoints.stats))
             status["stats"] = dict(vars(service.stats))
         return status
 
@@ -435,6 +470,8 @@ class GatewayActor:
                 counts = await self._service.poll()
             except Exception:  # closing must go on; the error is in the log
                 log.exception("last poll before shutdown failed")
+        if self._service is not None and self._service.checkpoints is not None:
+            await self._service.checkpoints.drain()
         if self._audit is not None:
             self._audit.flush()
         venues, self._venues = self._venues, {}

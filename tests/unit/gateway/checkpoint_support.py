@@ -189,10 +189,25 @@ class AgreeingVenue:
     it reports no new trades. Enough for recovery to run its whole path.
     """
 
-    def __init__(self, reference: GatewayEngine, markets: dict[tuple[str, str], Market]) -> None:
+    def __init__(
+        self,
+        reference: GatewayEngine | None,
+        markets: dict[tuple[str, str], Market],
+        *,
+        books: tuple[dict[str, Decimal], dict[str, Decimal]] | None = None,
+    ) -> None:
+        """``books`` (balances, positions) stand for ``reference``'s mirror (another process)."""
         self.reference = reference
+        self._books = books
         self._markets = {symbol: m for (_, symbol), m in markets.items()}
         self.queried: list[str] = []
+
+    def books(self) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+        if self._books is not None:
+            return self._books
+        assert self.reference is not None
+        ledger = self.reference.ledger
+        return ledger.expected_balances(VENUE), ledger.expected_positions(VENUE)
 
     @property
     def venue(self) -> str:
@@ -200,6 +215,9 @@ class AgreeingVenue:
 
     async def load_markets(self, reload: bool = False) -> dict[str, Market]:
         return dict(self._markets)
+
+    async def create_order(self, request: OrderRequest) -> Order:
+        return _order(request, OrderStatus.OPEN, D(0))
 
     async def fetch_order(
         self, symbol: str, id: str | None = None, client_order_id: str | None = None
@@ -218,7 +236,7 @@ class AgreeingVenue:
         return []
 
     async def fetch_balance(self) -> Balances:
-        cash = self.reference.ledger.expected_balances(VENUE)
+        cash = self.books()[0]
         return Balances(
             venue=VENUE,
             assets={a: Balance(currency=a, free=v, used=D(0), total=v) for a, v in cash.items()},
@@ -226,7 +244,7 @@ class AgreeingVenue:
 
     async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[Position]:
         found = []
-        for symbol, contracts in self.reference.ledger.expected_positions(VENUE).items():
+        for symbol, contracts in self.books()[1].items():
             side = PositionSide.LONG if contracts > 0 else PositionSide.SHORT
             found.append(Position(venue=VENUE, symbol=symbol, side=side, contracts=abs(contracts)))
         return found

@@ -214,3 +214,23 @@ async def test_trades_since_when_history_predates_start_then_only_later_trades_r
     assert inner.asked == [1000, 4000, 1000]  # the venue is never asked for older trades
     assert venue.venue == "bybit"
     assert await venue.fetch_balance() == "balances"  # everything else passes through
+
+
+def test_tuning_when_gateway_section_then_retention_in_ns_and_checkpoint_settings() -> None:
+    from core.config import GatewayConfig
+    from gateway.actor import tuning_of
+
+    engine, checkpoints = tuning_of(
+        GatewayConfig(
+            order_retention_s=90.0,
+            idempotency_retention_s=None,
+            checkpoint_every_records=500,
+            checkpoint_every_s=None,
+            retire_segments="delete",
+        )
+    )
+    assert engine.terminal_order_retention_ns == 90 * 10**9
+    assert engine.idempotency_retention_ns is None
+    assert (checkpoints.every_records, checkpoints.every_s) == (500, None)
+    assert checkpoints.retire == "delete"
+    assert GatewaySettings(state_dir="x", venues=("binance",)).checkpoints is not None
