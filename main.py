@@ -34,7 +34,7 @@ The config file defaults to configs/paper.toml (configs/backtest.toml for `backt
 configs/live.toml for `live`); --config works before or after the subcommand.
 """
 
-DEFAULT_CONFIGS = {"backtest": "backtest.toml", "live": "live.toml"}
+DEFAULT_CONFIGS = {"backtest": "backtest.toml", "live": "live.toml", "sweep": "sweep.toml"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,6 +169,19 @@ def _add_commands(sub: Any) -> None:
     )
     backtest.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    sweep = sub.add_parser(
+        "sweep",
+        help="search an agent's parameters (grid or Optuna through Ray Tune), walk forward, stress",
+        description="Search an agent's parameters with Ray Tune (a grid, or Optuna), each trial "
+        "one backtest through the same cores, spread over every node of a cluster with "
+        "--address; walk-forward folds score the chosen parameters out of sample; the best "
+        "are replayed under stress (fees, latency, slippage, a price shock, funding's sign). "
+        "The config is a [sweep] file (default configs/sweep.toml).",
+    )
+    _common(sweep)
+    sweep.add_argument("--trials", type=int, help="Optuna: trials per search (default: the file's)")
+    sweep.add_argument("--html", metavar="FILE", help="HTML report (default: under state.dir)")
+
     report = sub.add_parser(
         "report",
         help="the backtest's figures for a paper or live run, from its audit store",
@@ -224,6 +237,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.config = _config_path(args)
     try:
+        if args.command == "sweep":  # a [sweep] file names its base config itself
+            from cli.sweep import run_sweep_command
+
+            return run_sweep_command(args)
         config = load_config(args.config, SwarmConfig)
         from cli.logs import setup_logging
 

@@ -32,6 +32,7 @@ from agents.actions import CancelOrder, PlaceOrder  # noqa: E402
 from agents.base import AgentCore, Key, whole_instants  # noqa: E402
 from agents.idle import idle_reason_of  # noqa: E402
 from agents.registry import build_strategy  # noqa: E402
+from backtest.stress import DelayLine, Perturbation  # noqa: E402
 from core.clock import SimulatedClock  # noqa: E402
 from core.config import AgentSpec, PaperConfig, SwarmConfig, load_config, validate_config  # noqa: E402
 from core.events import (  # noqa: E402
@@ -136,14 +137,21 @@ async def run_backtest(
     end_ns: int | None = None,
     sample_ns: int = SAMPLE_NS,
     progress: Callable[[int, int], None] | None = None,
+    perturbation: Perturbation | None = None,
 ) -> dict[str, Any]:
     """Replay ``data_dir`` through paper venues, the gateway service and ``agents``; return the report.
 
     ``start_ns``/``end_ns`` replay only that window (books are sent whole at its
     start); each agent's equity (starting budget + P&L at the gateway's marks) is
     sampled every ``sample_ns`` of market time and at the end; ``progress(events,
-    ts_ns)`` is called after each batch.
+    ts_ns)`` is called after each batch. ``perturbation`` replays a stress scenario
+    (``backtest.stress``): the venues' fees and slippage, the market's prices and
+    funding, the agents' latency.
     """
+    scenario = perturbation if perturbation is not None else Perturbation()
+    paper = scenario.paper(paper)
+    stressed = None if scenario.is_base else scenario.start()
+    delay = DelayLine(scenario.latency_ns) if scenario.latency_ns else None
     feed = ReplayFeed(
         data_dir, symbols=symbols, venues=paper.venues, start_ns=start_ns, end_ns=end_ns
     )
@@ -182,6 +190,8 @@ async def run_backtest(
     quoted_ns: int | None = None  # market time of the last order book replayed
     for group in whole_instants(feed.batches(4096)):
         ts = group[0].ts_ns
+        if stressed is not None:
+            group = stressed.transform(group)
         sampler.before(ts, service.engine)
         clock.advance_to(max(ts, clock.now_ns()))
         made: list[VenueEvent] = []
@@ -202,8 +212,12 @@ async def run_backtest(
         # The agents get liquidations from the venues only (the model's, or the recorded
         # prints a venue took as the market's), so none is seen twice (issue 11).
         seen = [*generated, *without_liquidations(group)]
-        for agent_id, core in cores.items():
-            await _decide(service, core, seen, traces[agent_id])
+        if delay is not None:  # the agents see the market late (a stress scenario)
+            delay.push(ts, seen)
+            seen = delay.release(ts)
+        if seen:
+            for agent_id, core in cores.items():
+                await _decide(service, core, seen, traces[agent_id])
         await service.poll()
         if board is not None:
             if any(isinstance(e, TopOfBook) for e in group):
@@ -231,6 +245,7 @@ async def run_backtest(
         "recorded_liquidations": liquidation_counts["recorded"],
         "liquidation_source": {name: v.liquidation_source() for name, v in venues.items()},
         "elapsed_s": round(elapsed, 3),
+        "scenario": scenario.name,
         "events_per_s": round(events / elapsed) if elapsed else None,
         "breaker": str(snapshot.breaker),
         "gateway_counters": dict(snapshot.counters),

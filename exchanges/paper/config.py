@@ -113,9 +113,17 @@ class PaperVenueConfig(ConfigModel):
     """Take the amounts our market orders and forced liquidations hit out of the book."""
     liquidation_model: LiquidationModelConfig = LiquidationModelConfig()
     spot_margin: SpotMarginConfig = SpotMarginConfig()
+    fee_multiplier: Dec = Decimal(1)
+    """Every maker and taker fee of the rules times this (a stress scenario; 1: as published)."""
+    taker_slippage_bps: Dec = Decimal(0)
+    """Every taker fill this many bps worse than the book level it takes (a stress scenario)."""
 
     @model_validator(mode="after")
     def _check(self) -> PaperVenueConfig:
+        if self.fee_multiplier < 0:
+            raise ValueError("fee_multiplier must be >= 0")
+        if self.taker_slippage_bps < 0:
+            raise ValueError("taker_slippage_bps must be >= 0")
         if self.leverage < 1:
             raise ValueError("leverage must be >= 1")
         if not 0 < self.bar_participation <= 1:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 from core.book import BookSide
 from core.events import Level
-from core.money import ZERO
+from core.money import ZERO, quantize_to_step
 
 
 def walk(
@@ -117,3 +117,12 @@ def levels_better_than(side: BookSide, price: Decimal) -> list[Level]:
             out.append((prices[i], ZERO))
             i += 1
     return out
+
+
+def slipped(price: Decimal, sign: int, slippage: Decimal, tick: Decimal) -> Decimal:
+    """Return a taker fill's ``price`` made worse by the fraction ``slippage``, on the tick.
+
+    A buy (``sign`` > 0) pays more, a sell gets less; the tick rounds away from the taker.
+    """
+    moved = price * (1 + slippage) if sign > 0 else price * (1 - slippage)
+    return quantize_to_step(moved, tick, "up" if sign > 0 else "down")

@@ -12,7 +12,7 @@ separate in reality and share one cash balance here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 
@@ -332,3 +332,12 @@ def venue_rules(venue: str) -> VenueRules:
         raise InvalidValue(
             "venue", venue, f"no paper rules; known venues: {sorted(VENUE_RULES)}"
         ) from None
+
+
+def scaled_fees(rules: VenueRules, multiplier: Decimal) -> VenueRules:
+    """Return ``rules`` with every market's maker and taker fee times ``multiplier`` (stress)."""
+    markets = tuple(
+        replace(m, maker_fee=m.maker_fee * multiplier, taker_fee=m.taker_fee * multiplier)
+        for m in rules.markets
+    )
+    return replace(rules, markets=markets)

@@ -43,7 +43,7 @@ from exchanges.paper.account import Account, LoanTerms
 from exchanges.paper.config import PaperVenueConfig
 from exchanges.paper.ledger import LedgerEntry, LedgerKind
 from exchanges.paper.liquidation_model import LiquidationModel
-from exchanges.paper.matching import consume, crossed_by_print, walk, would_take
+from exchanges.paper.matching import consume, crossed_by_print, slipped, walk, would_take
 from exchanges.paper.orders import (
     ClientIdRegistry,
     FillRecord,
@@ -51,7 +51,7 @@ from exchanges.paper.orders import (
     RestingOrders,
 )
 from exchanges.paper.queue import join_ahead, trade_at_price
-from exchanges.paper.rules import MarketRules, VenueRules, venue_rules
+from exchanges.paper.rules import MarketRules, VenueRules, scaled_fees, venue_rules
 from exchanges.paper.validation import check_number, checked_request
 
 _STAT_KEYS = (
@@ -100,6 +100,9 @@ class VenueCore:
         self._venue = venue
         self._clock = clock
         self._config = config if config is not None else PaperVenueConfig()
+        if self._config.fee_multiplier != ONE:
+            self._rules = scaled_fees(self._rules, self._config.fee_multiplier)
+        self._slippage = self._config.taker_slippage_bps / 10_000
         self._cash_step = self._rules.cash_step
         self._markets: dict[str, Market] = {
             r.symbol: r.to_market(venue) for r in self._rules.markets
@@ -334,6 +337,8 @@ class VenueCore:
         if taken:
             ms = now_ns // 1_000_000
             for level_price, level_amount in taken:
+                if self._slippage:
+                    level_price = slipped(level_price, sign, self._slippage, rules.price_tick)
                 self._fill(order, level_price, level_amount, TakerOrMaker.TAKER, ms, now_ns)
             if self._config.consume_book_liquidity:
                 consume(opposite, taken)

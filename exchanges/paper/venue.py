@@ -92,6 +92,8 @@ class PaperVenue(VenueCore):
                 enabled=venue in paper.spot_margin_venues,
                 borrow_rate_per_hour=paper.spot_borrow_rate_per_hour,
             ),
+            fee_multiplier=paper.fee_multiplier,
+            taker_slippage_bps=paper.taker_slippage_bps,
         )
         return cls(
             venue, clock, seed=paper.seed, config=config, initial_balances=paper.starting_balances

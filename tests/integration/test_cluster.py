@@ -284,6 +284,41 @@ def test_paper_run_on_two_nodes_when_gateway_node_advertised_then_gateway_there_
     assert not any((p / ".venv").exists() or (p / "var").exists() for p in packages)
 
 
+def small_sweep(base: Path, trials: int = 4) -> Path:
+    """A [sweep] of the market maker: a grid of ``trials`` points, one fold, fees doubled."""
+    gammas = ", ".join(str(0.05 * (i + 1)) for i in range(trials))
+    path = base / "sweep.toml"
+    path.write_text(
+        "[sweep]\n"
+        f'config = "{(ROOT / "configs" / "paper.toml").as_posix()}"\n'
+        'agent = "mm"\nsymbols = ["BTC/USDT:USDT"]\n'
+        f"[sweep.params]\ngamma = [{gammas}]\n"
+        "[sweep.walk_forward]\nfolds = 1\npurge_s = 600\n"
+        '[sweep.stress]\nfee_multiplier = "2"\n'
+    )
+    return path
+
+
+def test_sweep_on_two_nodes_when_joined_then_trials_ran_on_both(
+    two_node_cluster: Cluster,
+) -> None:
+    cluster = two_node_cluster
+    run = subprocess.run(
+        [
+            PYTHON, "main.py", "sweep", "--json", "--config", str(small_sweep(cluster.dir)),
+            "--address", cluster.address, "--html", str(cluster.dir / "sweep.html"),
+        ],
+        capture_output=True, text=True, env=cluster.env, cwd=ROOT, timeout=RUN_TIMEOUT_S,
+        check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr[-4000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert len(report["trials"]) == 4 and len(report["folds"]) == 1
+    assert [s["scenario"] for s in report["stress"]] == ["base", "fees x2"]
+    assert len(report["nodes"]) == 2, report["nodes"]  # the trials spread over both nodes
+    assert report["ray"]["joined"] is True
+
+
 def test_dashboard_api_when_no_token_then_refused_and_with_token_then_answers(
     two_node_cluster: Cluster,
 ) -> None:
