@@ -217,7 +217,7 @@ class GatewayConfig(ConfigModel):
     """... or when this long has passed with records logged (None: not by time)."""
     retire_segments: Literal["archive", "delete", "keep"] = "archive"
     """WAL segments behind the older kept checkpoint: to ``<state>/wal-archive``, deleted, kept."""
-    order_retention_s: float | None = Field(default=86_400.0, gt=0)
+    order_retention_s: float | None = Field(default=3_600.0, gt=0)
     """The venues' query window: terminal orders leave the gateway's order table this long
     after their last change (None: never)."""
     idempotency_retention_s: float | None = Field(default=7 * 86_400.0, gt=0)

@@ -175,7 +175,7 @@ class GatewayEngine(FundingAndReconciliation):
                     cid,
                 )
             return Existing(view)
-        retired = self._retired.get(cid)
+        retired = self.retired(cid)
         if retired is not None:
             if retired.fingerprint != fingerprint:
                 return Denied(
@@ -307,7 +307,7 @@ class GatewayEngine(FundingAndReconciliation):
         order = self._orders.get(cid)
         now = self._clock.now_ns()
         if order is None:
-            retired = self._retired.get(cid)
+            retired = self.retired(cid)
             if retired is not None:
                 return CancelDecision(CancelAction.NOOP, cid, state=retired.state)
             if cid in self._tombstones:
@@ -469,7 +469,7 @@ class GatewayEngine(FundingAndReconciliation):
             order = self._orders.get(found) if found is not None else None
             if order is None and found is not None and found in self._retired:
                 cid = found
-        retired = self._retired.get(cid) if order is None and cid is not None else None
+        retired = self.retired(cid) if order is None and cid is not None else None
         fee = trade.fee
         payload = FillPayload(
             client_order_id=order.client_order_id if order is not None else cid,

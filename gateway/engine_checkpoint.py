@@ -34,6 +34,10 @@ from gateway.orders import OrderState, TrackedOrder
 from gateway.wal_format import decode_payload, encode_payload
 
 STATE_VERSION = 1
+_SIDES = {str(m): m for m in Side}
+_TYPES = {str(m): m for m in OrderType}
+_TIFS = {str(m): m for m in TimeInForce}
+_STATES = {str(m): m for m in OrderState}
 
 
 class CheckpointInvalid(RecordRefused):
@@ -142,11 +146,11 @@ def _unorder(item: list[Any]) -> TrackedOrder:
         intent_id=intent_id,
         venue=venue,
         symbol=symbol,
-        side=Side(side),
-        type=OrderType(type_),
+        side=_SIDES[side],
+        type=_TYPES[type_],
         amount=_D(amount),
         price=_Dn(price),
-        time_in_force=TimeInForce(tif),
+        time_in_force=_TIFS[tif],
         post_only=bool(post_only),
         reduce_only=bool(reduce_only),
         fingerprint=fingerprint,
@@ -155,7 +159,7 @@ def _unorder(item: list[Any]) -> TrackedOrder:
         probe=bool(probe),
         created_ns=int(created_ns),
         updated_ns=int(updated_ns),
-        state=OrderState(state),
+        state=_STATES[state],
         venue_order_id=venue_order_id,
         venue_known=bool(venue_known),
         filled=_D(filled),
@@ -282,7 +286,7 @@ class CheckpointedState(EngineState):
                 "trades": [[venue, tid] for venue, tid in ledger.seen_trades],
             },
             "ended": [[ns, cid] for ns, cid in self._ended],
-            "retired": [[cid, *r.as_list()] for cid, r in self._retired.items()],
+            "retired": list(self._retired.values()),
         }
 
     def restore_checkpoint(self, state: Mapping[str, Any]) -> None:
@@ -343,8 +347,12 @@ class CheckpointedState(EngineState):
             field = "ended"
             self._ended = deque((int(ns), cid) for ns, cid in state["ended"])
             field = "retired"
-            self._retired = {item[0]: RetiredOrder.from_list(item[1:]) for item in state["retired"]}
-            self._retired_queue = deque((r.retired_ns, cid) for cid, r in self._retired.items())
+            rows = state["retired"]
+            if any(len(row) != RetiredOrder.ROW_FIELDS for row in rows):
+                raise ValueError(f"a retired order without {RetiredOrder.ROW_FIELDS} fields")
+            self._retired = {row[0]: row for row in rows}
+            at = RetiredOrder.RETIRED_NS
+            self._retired_queue = deque((int(row[at]), row[0]) for row in rows)
             field = "log_ns"
             self._log_ns = int(state["log_ns"])
         except (KeyError, TypeError, ValueError, InvalidOperation, AttributeError) as exc:

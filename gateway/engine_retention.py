@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any, ClassVar
 
 from gateway.intents import OrderIntent
 from gateway.orders import OrderState, OrderView, TrackedOrder
@@ -55,9 +56,19 @@ class RetiredOrder:
             retired_ns=retired_ns,
         )
 
-    def as_list(self) -> list[object]:
-        """Return the checkpoint form: positional, Decimals as strings."""
+    FINGERPRINT: ClassVar[int] = 1
+    """Where the fingerprint sits in ``row``."""
+    RETIRED_NS: ClassVar[int] = 12
+    ROW_FIELDS: ClassVar[int] = 13
+
+    def row(self, client_order_id: str) -> list[Any]:
+        """Return the form the engine keeps and a checkpoint writes: positional, plain values.
+
+        Kept as such (parsed only when a repeated intent or a late trade asks), so that
+        a checkpoint of hundreds of thousands of keys is restored without a conversion.
+        """
         return [
+            client_order_id,
             self.fingerprint,
             self.agent_id,
             self.venue,
@@ -73,11 +84,23 @@ class RetiredOrder:
         ]
 
     @classmethod
-    def from_list(cls, item: list[object]) -> RetiredOrder:
-        """Parse what ``as_list`` wrote (the checkpoint codec checks the shape first)."""
-        (fp, agent, venue, state, filled, avg, voi, reservation, reason, created, updated, at) = (
-            item
-        )
+    def from_row(cls, item: list[Any]) -> RetiredOrder:
+        """Parse what ``row`` wrote."""
+        (
+            _,
+            fp,
+            agent,
+            venue,
+            state,
+            filled,
+            avg,
+            voi,
+            reservation,
+            reason,
+            created,
+            updated,
+            at,
+        ) = item
         return cls(
             fingerprint=str(fp),
             agent_id=str(agent),
@@ -88,9 +111,9 @@ class RetiredOrder:
             venue_order_id=None if voi is None else str(voi),
             reservation=Decimal(str(reservation)),
             reason=str(reason),
-            created_ns=int(str(created)),
-            updated_ns=int(str(updated)),
-            retired_ns=int(str(at)),
+            created_ns=int(created),
+            updated_ns=int(updated),
+            retired_ns=int(at),
         )
 
 

@@ -88,7 +88,8 @@ class EngineState:
         """The latest ``at_ns`` applied: the log's own clock."""
         self._ended: deque[tuple[int, str]] = deque()
         """(when it ended or last changed, client order id) of terminal orders still in the table."""
-        self._retired: dict[str, RetiredOrder] = {}
+        self._retired: dict[str, list[Any]] = {}
+        """client order id -> ``RetiredOrder.row`` (plain values: a checkpoint keeps it as is)."""
         self._retired_queue: deque[tuple[int, str]] = deque()
 
     # -- READINESS AND READING ------------------------------------------------
@@ -203,7 +204,8 @@ class EngineState:
 
     def retired(self, client_order_id: str) -> RetiredOrder | None:
         """Return what is kept of an order retired from the table (None: not retired)."""
-        return self._retired.get(client_order_id)
+        row = self._retired.get(client_order_id)
+        return RetiredOrder.from_row(row) if row is not None else None
 
     def drawdown(self) -> dict[str, DrawdownView]:
         return self._drawdown.view()
@@ -258,9 +260,11 @@ class EngineState:
     def _apply_intent(self, payload: Mapping[str, Any]) -> None:
         p = IntentPayload.model_validate(payload)
         cid = p.client_order_id
-        known = self._orders.get(cid) or self._retired.get(cid)
-        if known is not None:
-            if known.fingerprint != p.fingerprint:
+        known = self._orders.get(cid)
+        row = self._retired.get(cid)
+        if known is not None or row is not None:
+            logged = known.fingerprint if known is not None else row[RetiredOrder.FINGERPRINT]  # type: ignore[index]
+            if logged != p.fingerprint:
                 raise RecordRefused("INTENT", f"{cid} logged twice with different parameters")
             return
         order = order_from_intent(p)
@@ -487,7 +491,7 @@ class EngineState:
             self._live.discard(cid)
             self._sendable.discard(cid)
             self._probes_reported.discard(cid)
-            self._retired[cid] = RetiredOrder.of(order, self._log_ns)
+            self._retired[cid] = RetiredOrder.of(order, self._log_ns).row(cid)
             self._retired_queue.append((self._log_ns, cid))
             self._count("orders_retired")
         keep = self._config.idempotency_retention_ns
@@ -496,7 +500,8 @@ class EngineState:
         queue = self._retired_queue
         while queue and queue[0][0] <= self._log_ns - keep:
             _, cid = queue.popleft()
-            retired = self._retired.pop(cid, None)
+            row = self._retired.pop(cid, None)
+            retired = RetiredOrder.from_row(row) if row is not None else None
             if retired is not None and retired.venue_order_id is not None:
                 key = (retired.venue, retired.venue_order_id)
                 if self._by_venue_id.get(key) == cid:

@@ -3,7 +3,7 @@
 The WAL is generated through the engine (submit, venue answer, fill, partial fill and
 cancel, funding; ``tests.unit.gateway.checkpoint_support.Generator``) on the project's
 disk, with the gateway's checkpointer taking checkpoints at its interval and archiving
-the segments behind them, and terminal orders retired after a day of the log's time
+the segments behind them, and terminal orders retired after an hour of the log's time
 (their idempotency keys kept a week). A few orders are left in flight (PENDING, UNKNOWN).
 
 Then each recovery runs in a fresh process, as a restarted gateway would: from building
@@ -52,7 +52,7 @@ from tests.unit.gateway.engine_support import MARKETS, START_NS, VENUE, intent  
 
 GOAL_S = 2.0
 CONFIG = EngineConfig(
-    terminal_order_retention_ns=24 * 3600 * NS_PER_S,
+    terminal_order_retention_ns=3600 * NS_PER_S,
     idempotency_retention_ns=7 * 24 * 3600 * NS_PER_S,
 )
 
