@@ -25,7 +25,8 @@ the WAL, the audit store or a log line. ``shutdown()`` stops polling, flushes
 the audit store and closes the ccxt clients.
 
 When it dies: Ray restarts it (detached, ``max_restarts=-1``) and the
-constructor starts recovery at once: replay the WAL (a torn tail is truncated),
+constructor starts recovery at once: restore the newest engine checkpoint that reads
+and replay the WAL after it (``gateway.checkpoint``; a torn tail is truncated),
 ask the venues about every order without a final answer (by client order id,
 never by resending), reconcile balances and positions, and only then accept
 orders. Calls that arrive earlier get ``GatewayNotReady`` (retry). A corrupt WAL
