@@ -6,6 +6,7 @@ python main.py report [--run DIR | --db FILE] [--json] [--html FILE]
 python main.py doctor [--address ADDR] [--json]
 python main.py live --config configs/live.toml [--confirm ACCOUNT]
 python main.py kill|reset [--address ADDR] [--reason TEXT]
+python main.py agent pause|resume|flatten AGENT [--address ADDR] [--reason TEXT]
 python main.py record --venue binance --symbols BTC/USDT:USDT --duration 60 --out DIR
 """
 
@@ -226,6 +227,20 @@ def _add_commands(sub: Any) -> None:
         command.add_argument("--reason", help="free text written to the WAL with the transition")
         command.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
 
+    agent = sub.add_parser(
+        "agent",
+        help="pause, resume or flatten one agent of the running system (logged in the WAL)",
+        description="pause: the agent opens nothing and keeps managing its exits; resume: "
+        "lift the operator's pause; flatten: pause, cancel its orders and close its positions "
+        "reduce-only through the gateway. Each control is logged in the WAL first.",
+    )
+    _common(agent)
+    agent.add_argument("action", choices=["pause", "resume", "flatten"])
+    agent.add_argument("agent", metavar="AGENT", help="the agent's id (e.g. mm)")
+    agent.add_argument("--operator", help="who acts (default: the login name)")
+    agent.add_argument("--reason", help="free text written to the WAL with the control")
+    agent.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+
 
 def _config_path(args: argparse.Namespace) -> str:
     if args.config:
@@ -265,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
             from cli.live import run_live_command
 
             return run_live_command(args, config, args.config)
-        if args.command in ("kill", "reset"):
+        if args.command in ("kill", "reset", "agent"):
             from cli.control import run_control_command
 
             return run_control_command(args, config)

@@ -6,11 +6,18 @@ Contract:
   never talks to an exchange). Returns how many actions it sent.
 - ``refresh()``: pull the agent's orders, positions, budget and the breaker's
   state from the gateway (fills reach the agent this way).
-- ``pause(reason)``, ``resume()``, ``stop()``: the lifecycle; stopping cancels
+- ``pause(reason, by)``, ``resume(by)``, ``stop()``: the lifecycle; stopping cancels
   the agent's open orders; pausing cancels those that could open a position and
   keeps its exits, and a paused agent goes on deciding with only the actions
   that reduce what it holds passing (``AgentCore``). Pausing again is harmless
-  (the council re-asserts its pauses, e.g. after this actor restarted).
+  (the council re-asserts its pauses, e.g. after this actor restarted). ``by`` is
+  ``"council"`` (the default) or ``"operator"``: each lifts only its own pause.
+- ``flatten(control_id, reason)``: the operator's: pause, cancel every open
+  order, close every position reduce-only through the gateway (intent ids from
+  ``control_id``: a repeated call places nothing twice). Returns what it sent.
+- Operator controls outlive a restart: they are logged in the gateway's WAL
+  (``agents.controls``), and the constructor re-applies the last pause or
+  resume logged for this agent.
 - ``stats()``: per-agent metrics.
 - Shadow mode (``shadow`` given: a strategy variant scored by the council): the
   gateway client is replaced by a private ``agents.sandbox.Sandbox`` (its own
@@ -41,6 +48,7 @@ from typing import Any
 
 from agents.actions import Action, CancelOrder, PlaceOrder
 from agents.base import AgentCore, AgentStatus, Key, split_by_time
+from agents.controls import operator_hold
 from agents.registry import build_strategy
 from agents.sandbox import Sandbox
 from core.config import PaperConfig
@@ -94,7 +102,23 @@ class AgentActor:
         )
         self._refresh_every = max(1, refresh_every)
         self._batches = 0
-        self._ready = asyncio.get_running_loop().create_task(self._refresh_quietly())
+        self._ready = asyncio.get_running_loop().create_task(self._start())
+
+    async def _start(self) -> None:
+        await self._refresh_quietly()
+        if self._sandbox is None:
+            await self._restore_operator_pause()
+
+    async def _restore_operator_pause(self) -> None:
+        """Hold the agent paused when the operator's last logged control for it says so."""
+        try:
+            log_ = await self._client.acouncil_log()  # type: ignore[union-attr]
+        except Exception:  # the agent runs; an operator pause the log holds is applied again
+            log.exception("agent %s: operator controls not read", self._core.agent_id)
+            return
+        reason = operator_hold(log_, self._core.agent_id)
+        if reason is not None:
+            await self._execute(self._core.pause(reason, by="operator"))
 
     async def refresh(self) -> None:
         """Rebuild the account view from the gateway."""
@@ -151,13 +175,34 @@ class AgentActor:
         await self._refresh_quietly()
         return True
 
-    async def pause(self, reason: str = "") -> int:
-        actions = self._core.pause(reason)
+    async def pause(self, reason: str = "", by: str = "council") -> int:
+        await self._ready
+        actions = self._core.pause(reason, by)
         await self._execute(actions)
         return len(actions)
 
-    async def resume(self) -> None:
-        self._core.resume()
+    async def resume(self, by: str = "council") -> bool:
+        await self._ready
+        return self._core.resume(by)
+
+    async def flatten(self, control_id: str, reason: str = "") -> dict[str, Any]:
+        """Pause, cancel all, close every position reduce-only; return what was sent and answered."""
+        await self._ready
+        await self._refresh_quietly()
+        actions = self._core.flatten(control_id, reason)
+        denied_before = self._core.metrics.denied
+        await self._execute(actions)
+        closes = [a.intent for a in actions if isinstance(a, PlaceOrder)]
+        await self._refresh_quietly()
+        return {
+            "canceled": sum(1 for a in actions if isinstance(a, CancelOrder)),
+            "closing_orders": [f"{i.side} {i.amount} {i.symbol} on {i.venue}" for i in closes],
+            "denied": self._core.metrics.denied - denied_before,
+            "last_denial": self._core.metrics.last_denial,
+            "positions_left": {
+                f"{v}:{s}": str(q) for (v, s), q in self._core.account.positions.items() if q
+            },
+        }
 
     async def stop(self) -> int:
         await self._refresh_quietly()

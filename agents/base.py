@@ -4,14 +4,20 @@ A strategy is small: it turns what the agent knows (``MarketView`` from the feed
 ``AccountView`` from the gateway) into its own snapshot, and decides actions
 from it (``Strategy``). ``AgentCore`` carries the plumbing the three agents share:
 
-- start, stop, pause on the council's vote, resume: a stopped agent decides
+- start, stop, pause (on the council's vote or the operator's control), resume:
+  a stopped agent decides
   nothing and its open orders are canceled; a paused agent opens nothing but
   keeps managing what it holds: it goes on deciding, and of its actions only
   cancels and orders that reduce its position on their market (as the gateway
   reports it) pass, capped at the holding and reduce-only on a derivative, so an
   inventory unwind, an exit or a stop cannot open or flip a position (the
   strategies need not know); pausing cancels its opening orders and keeps its
-  exits (reduce-only orders, and orders that only reduce a spot holding);
+  exits (reduce-only orders, and orders that only reduce a spot holding); the
+  council's and the operator's pauses are held apart (``PAUSE_SOURCES``): the
+  agent runs again only when neither holds it, so a council resume never lifts
+  an operator's pause; ``flatten`` (the operator's) pauses, cancels every open
+  order and closes every position with market orders (reduce-only on a
+  derivative), under intent ids derived from the control's id;
 - budget updates (the gateway enforces budgets; the agent sees its own);
 - an exception in the strategy's logic is logged and contained: that decision
   yields no action, the error is counted, the agent goes on with the next event;
@@ -37,7 +43,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from agents.actions import Action, CancelOrder, PlaceOrder
 from core.events import Bar, FundingEvent, Liquidation, MarketEvent, MarkEvent, TopOfBook, TradeTick
-from core.models import Side
+from core.models import OrderType, Side
 from gateway.breaker import BreakerState
 from gateway.intents import OrderIntent
 from gateway.orders import OrderState, OrderView
@@ -49,6 +55,10 @@ SnapshotT = TypeVar("SnapshotT")
 
 Key = tuple[str, str]
 """(venue, symbol)."""
+
+
+PAUSE_SOURCES = ("council", "operator")
+"""Who may pause an agent; each pause is lifted only by its own source's resume."""
 
 
 class AgentStatus(StrEnum):
@@ -292,15 +302,22 @@ class AgentCore(Generic[StateT, SnapshotT]):
         self.metrics = AgentMetrics()
         self.paused_at_ns: int | None = None
         self.pause_reason = ""
+        self.holds: dict[str, tuple[int, str]] = {}
+        """Who holds the agent paused (``PAUSE_SOURCES``): market time of the pause, reason."""
 
     # -- lifecycle ----------------------------------------------------------
 
-    def pause(self, reason: str = "") -> list[Action]:
-        """Stop opening (the council's vote); return the cancels of the orders that could open.
+    def pause(self, reason: str = "", by: str = "council") -> list[Action]:
+        """Stop opening (the council's vote, or ``by="operator"``); return the cancels of the
+        orders that could open.
 
         Idempotent: pausing again keeps the first pause's time and cancels what opens since.
         """
-        log.info("agent %s paused: %s", self.agent_id, reason)
+        if by not in PAUSE_SOURCES:
+            raise ValueError(f"by = {by!r}: expected one of {PAUSE_SOURCES}")
+        log.info("agent %s paused by the %s: %s", self.agent_id, by, reason)
+        if by not in self.holds:
+            self.holds[by] = (self.market.last_ts_ns, reason)
         if self.status is AgentStatus.RUNNING:
             self.status = AgentStatus.PAUSED
             self.paused_at_ns = self.market.last_ts_ns
@@ -309,11 +326,43 @@ class AgentCore(Generic[StateT, SnapshotT]):
             return self.cancel_all()
         return self._cancel_openers(())
 
-    def resume(self) -> None:
-        if self.status is AgentStatus.PAUSED:
+    def resume(self, by: str = "council") -> bool:
+        """Lift ``by``'s pause; return whether the agent runs (no other pause holds it)."""
+        if by not in PAUSE_SOURCES:
+            raise ValueError(f"by = {by!r}: expected one of {PAUSE_SOURCES}")
+        self.holds.pop(by, None)
+        if self.status is AgentStatus.PAUSED and not self.holds:
             self.status = AgentStatus.RUNNING
             self.paused_at_ns = None
             self.pause_reason = ""
+        elif self.status is AgentStatus.PAUSED:
+            self.paused_at_ns, self.pause_reason = next(iter(self.holds.values()))
+        return self.status is AgentStatus.RUNNING
+
+    def flatten(self, control_id: str, reason: str = "") -> list[Action]:
+        """Pause (the operator's), cancel every open order and close every position.
+
+        The closing orders are market orders, reduce-only on a derivative, one per
+        market held, with intent id ``flatten.<control_id>.<venue>.<symbol>``: the same
+        control sent again gives the same intents (the gateway answers them once).
+        """
+        self.pause(reason or "flatten", by="operator")
+        actions: list[Action] = [*self.cancel_all()]
+        for (venue, symbol), position in sorted(self.account.positions.items()):
+            if position == 0:
+                continue
+            intent = OrderIntent(
+                agent_id=self.agent_id,
+                intent_id=f"flatten.{control_id}.{venue}.{symbol}",
+                venue=venue,
+                symbol=symbol,
+                side=Side.SELL if position > 0 else Side.BUY,
+                type=OrderType.MARKET,
+                amount=abs(position),
+                reduce_only=is_derivative(symbol),
+            )
+            actions.append(PlaceOrder(intent=intent))
+        return actions
 
     def stop(self) -> list[Action]:
         """Stop for good (shutdown): no new order from now on; return the cancels of open orders."""
@@ -444,7 +493,8 @@ class AgentCore(Generic[StateT, SnapshotT]):
         if self.status is AgentStatus.PAUSED:
             since = _utc(self.paused_at_ns) if self.paused_at_ns else "its start"
             why = f" ({self.pause_reason})" if self.pause_reason else ""
-            return f"paused by the council since {since}{why}"
+            by = " and the ".join(sorted(self.holds)) or "council"
+            return f"paused by the {by} since {since}{why}"
         if self.metrics.errors and not self.metrics.decisions:
             return f"its strategy failed {self.metrics.errors} times: {self.metrics.last_error}"
         if not self.metrics.decisions:
@@ -465,4 +515,5 @@ class AgentCore(Generic[StateT, SnapshotT]):
             "positions": {f"{v}:{s}": str(q) for (v, s), q in self.account.positions.items() if q},
             "budget": str(self.account.budget),
             "idle_reason": self.idle_reason(),
+            "paused_by": {by: reason for by, (_, reason) in sorted(self.holds.items())},
         }

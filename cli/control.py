@@ -1,12 +1,21 @@
-"""``python main.py kill`` / ``reset``: trip or reset the breaker of a running system.
+"""``python main.py kill|reset`` and ``agent pause|resume|flatten AGENT`` on a running system.
 
 Joins the running Ray cluster (``--address``, default the config's
 ``ray.address`` or ``auto``) in the config's namespace, finds the ``gateway``
-actor and calls ``GatewayClient.kill`` (CLOSED -> DRAINING: in-flight orders
-finish, new ones are refused) or ``reset`` (OPEN -> HALF_OPEN, the operator's
-step back towards CLOSED). Each transition is written to the WAL before it
-takes effect. Prints one JSON line: the action, the operator, the breaker
-state before and after. Exit 0 on success, 2 when no gateway is running.
+actor (and the ``agent:<id>`` actor) and acts through the typed clients
+(``cli.cockpit.controls``):
+
+- ``kill`` trips the breaker (CLOSED -> DRAINING: in-flight orders finish, new
+  ones are refused), ``reset`` resets an OPEN one (-> HALF_OPEN probes); the
+  gateway writes each transition to the WAL before it takes effect;
+- ``agent pause AGENT``: the agent opens nothing and keeps managing its exits;
+  ``resume`` lifts the operator's pause (a council pause stays the council's);
+  ``flatten`` pauses it, cancels its orders and closes its positions reduce-only
+  through the gateway. Each is logged in the WAL first (``agents.controls``).
+
+Prints one JSON line: what was done, by whom, the state before and after.
+Exit 0 on success, 2 when no gateway (or no such agent) is running or the
+control failed (the message says why).
 """
 
 from __future__ import annotations
@@ -16,41 +25,51 @@ import json
 import sys
 from typing import Any
 
+from cli.cockpit.controls import ControlFailed, agent_action, breaker_action
 from core.config import SwarmConfig
 
-
-def breaker_action(gateway: Any, action: str, operator: str, detail: str) -> dict[str, Any]:
-    """Apply ``action`` (``kill`` or ``reset``) through a ``GatewayClient``; return what changed."""
-    if action not in ("kill", "reset"):
-        raise ValueError(f"action = {action!r}: expected 'kill' or 'reset'")
-    before = str(gateway.status().get("breaker"))
-    after = gateway.kill(operator, detail) if action == "kill" else gateway.reset(operator, detail)
-    return {"action": action, "operator": operator, "before": before, "after": str(after)}
+__all__ = ["breaker_action", "run_control_command"]
 
 
 def run_control_command(args: Any, config: SwarmConfig) -> int:
-    """``main.py kill|reset``: connect, act on the breaker, print the JSON line."""
+    """``main.py kill|reset|agent``: connect, act, print the JSON line."""
     import ray
 
+    from agents.client import AgentClient
     from cli.runtime import start_ray
     from gateway.client import GatewayClient
 
     address = args.address or config.ray.address or "auto"
     joined = ray.is_initialized()
     start_ray(config.ray, address=address)
+    namespace = config.ray.namespace
     try:
         try:
-            gateway = GatewayClient(namespace=config.ray.namespace, deadline_s=args.timeout)
+            gateway = GatewayClient(namespace=namespace, deadline_s=args.timeout)
         except ValueError:
             print(
-                f"error: no gateway running in namespace {config.ray.namespace!r} at {address}",
+                f"error: no gateway running in namespace {namespace!r} at {address}",
                 file=sys.stderr,
             )
             return 2
         operator = args.operator or getpass.getuser()
-        result = breaker_action(gateway, args.command, operator, args.reason or "")
+        try:
+            if args.command == "agent":
+                result = agent_action(
+                    gateway,
+                    lambda agent: AgentClient(agent, namespace=namespace, deadline_s=args.timeout),
+                    args.action,
+                    args.agent,
+                    operator,
+                    args.reason or "",
+                )
+            else:
+                result = breaker_action(gateway, args.command, operator, args.reason or "")
+        except ControlFailed as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
     finally:
         if not joined:
             ray.shutdown()
-    print(json.dumps(result, sort_keys=True))
+    print(json.dumps(result, sort_keys=True, default=str))
     return 0

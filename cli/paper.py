@@ -451,22 +451,39 @@ IDLE_REFRESH_S = 2.0
 """How often the console asks the agents why they are idle (each ask is one call per agent)."""
 
 
-def idle_reasons(pushers: dict[str, Any]) -> dict[str, str]:
-    """Return the idle reason of every agent that has placed no order yet (one call per agent)."""
+def agent_stats(pushers: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return every agent's ``stats()`` that answers within 2 s (one call per agent)."""
     import ray
 
+    found: dict[str, dict[str, Any]] = {}
+    for name, pusher in pushers.items():
+        try:
+            found[name] = ray.get(pusher.handle.stats.remote(), timeout=2.0)
+        except Exception:  # the console must not die with an agent being restarted
+            continue
+    return found
+
+
+def idle_reasons(
+    pushers: dict[str, Any], stats: dict[str, dict[str, Any]] | None = None
+) -> dict[str, str]:
+    """Return the idle reason of every agent that has placed no order yet."""
     from agents.idle import idle_reason_of
 
     found: dict[str, str] = {}
-    for name, pusher in pushers.items():
-        try:
-            stats = ray.get(pusher.handle.stats.remote(), timeout=2.0)
-        except Exception:  # the console must not die with an agent being restarted
-            continue
-        reason = idle_reason_of(stats, int(stats.get("places", 0)))
+    for name, row in (agent_stats(pushers) if stats is None else stats).items():
+        reason = idle_reason_of(row, int(row.get("places", 0)))
         if reason:
             found[name] = reason
     return found
+
+
+def pause_status(stats: dict[str, Any]) -> str:
+    """An agent's status for the console: ``paused (operator: why)`` names who holds it."""
+    held = stats.get("paused_by") or {}
+    if stats.get("status") != "paused" or not held:
+        return str(stats.get("status", "-"))
+    return "paused (" + "; ".join(f"{by}: {why}" if why else by for by, why in held.items()) + ")"
 
 
 def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
@@ -561,6 +578,7 @@ def _watch(
     from rich.live import Live
 
     idle: dict[str, str] = {}
+    statuses: dict[str, str] = {}
     asked = 0.0
     with Live(refresh_per_second=4, transient=False) as live:
         while True:
@@ -569,8 +587,10 @@ def _watch(
             ready, _ = ray.wait([ref], timeout=0.25)
             progress = ray.get(feed.progress.remote())
             if pushers and time.monotonic() - asked > IDLE_REFRESH_S:
-                idle, asked = idle_reasons(pushers), time.monotonic()
-            trading = _trading_view(gateway, council) if gateway is not None else None
+                stats = agent_stats(pushers)
+                idle, asked = idle_reasons(pushers, stats), time.monotonic()
+                statuses = {name: pause_status(row) for name, row in stats.items()}
+            trading = _trading_view(gateway, council, statuses) if gateway is not None else None
             if trading is not None:
                 trading["idle"] = idle
             live.update(render(progress, {name: c.stats() for name, c in clients.items()}, trading))
@@ -579,9 +599,12 @@ def _watch(
             time.sleep(0.25)
 
 
-def _trading_view(gateway: Any, council: Any = None) -> dict[str, Any]:
+def _trading_view(
+    gateway: Any, council: Any = None, statuses: dict[str, str] | None = None
+) -> dict[str, Any]:
     """The console's view of the trading side: per agent (gateway's books, council's weight and
-    vote), the gateway (breaker, WAL, orders in flight, latency) and the council's last decisions."""
+    vote, or the agent's own status when ``statuses`` has it: an operator's pause shows there),
+    the gateway (breaker, WAL, orders in flight, latency) and the council's last decisions."""
     from core.metrics import histogram_from_dict
 
     snapshot = gateway.snapshot()
@@ -599,7 +622,8 @@ def _trading_view(gateway: Any, council: Any = None) -> dict[str, Any]:
             continue
         orders = [o for o in snapshot.orders if o.agent_id == agent_id]
         agents[agent_id] = {
-            "status": "paused" if agent_id in paused else "running",
+            "status": (statuses or {}).get(agent_id)
+            or ("paused" if agent_id in paused else "running"),
             "weight": f"{float(weights[agent_id]):.2f}" if agent_id in weights else "-",
             "budget": f"{view.budget:,.0f}",
             "position": ", ".join(

@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from agents.controls import controls_of, is_control
 from backtest.audit_equity import FillRow, FundingRow, equity_from_audit
 from backtest.summary import performance_report
 from core.config import SwarmConfig
@@ -103,6 +104,8 @@ def council_history(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     history = []
     for seq, at_ns, payload in rows:
         decision: Mapping[str, Any] = json.loads(payload)
+        if is_control(decision):
+            continue  # an operator's control (agents.controls): see operator_controls
         allocation = decision.get("allocation") or {}
         history.append(
             {
@@ -115,6 +118,13 @@ def council_history(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
             }
         )
     return history
+
+
+def operator_controls(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
+    """The operator's pause, resume and flatten controls logged with the council's records."""
+    return [
+        dict(c, seq=seq) for seq, _, payload in rows for c in controls_of([json.loads(payload)])
+    ]
 
 
 def contract_sizes(config: SwarmConfig) -> dict[tuple[str, str], Decimal]:
@@ -161,6 +171,7 @@ def audit_report(path: Path, config: SwarmConfig, *, folds: int = 0) -> tuple[di
         "marks": MARKS_NOTE,
         **figures,
         "council": council_history(tables["council"]),
+        "controls": operator_controls(tables["council"]),
     }
     return report, series
 

@@ -39,6 +39,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import stats
 
+from agents.controls import is_control
 from allocator.empirical import Allocation, AllocationReason, AllocatorConfig, allocate
 from allocator.estimation import AgentGuard
 from core.errors import InvalidValue
@@ -235,6 +236,8 @@ class CouncilCore:
         """
         core = cls(config, agents)
         for payload in payloads:
+            if is_control(payload):
+                continue  # an operator's control on one agent (agents.controls), not a decision
             decision = CouncilDecision.from_payload(payload)
             for sample in decision.samples:
                 core._take(sample)

@@ -136,6 +136,12 @@ class GatewayClient:
         outcome: str = self._call("book_funding", payment)
         return outcome
 
+    def log_council(
+        self, decision: Mapping[str, Any], budgets: Mapping[str, Decimal] | None = None
+    ) -> None:
+        """Log a council record (a decision, or an operator's control: ``agents.controls``)."""
+        self._call("log_council", dict(decision), dict(budgets) if budgets else None)
+
     def council_log(self, since: int = 0) -> list[dict[str, Any]]:
         """The council's logged decisions, oldest first (from index ``since``)."""
         log: list[dict[str, Any]] = self._call("council_log", since)
