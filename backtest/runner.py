@@ -187,6 +187,7 @@ async def run_backtest(
         tuple(agents), {a: spec.budget for a, spec in agents.items()}, sample_ns
     )
     began = time.perf_counter()
+    fills_seen = {name: venue.fill_count for name, venue in venues.items()}
     quoted_ns: int | None = None  # market time of the last order book replayed
     for group in whole_instants(feed.batches(4096)):
         ts = group[0].ts_ns
@@ -218,7 +219,7 @@ async def run_backtest(
         if seen:
             for agent_id, core in cores.items():
                 await _decide(service, core, seen, traces[agent_id])
-        await service.poll()
+        await _housekeeping(service, venues, fills_seen)
         if board is not None:
             if any(isinstance(e, TopOfBook) for e in group):
                 quoted_ns = ts  # the council decides nothing once the books have ended
@@ -296,6 +297,26 @@ async def _decide(
     position = sum(core.account.positions.values(), Decimal(0))
     if not trace.inventory or trace.inventory[-1][1] != str(position):
         trace.inventory.append((events[-1].ts_ns, str(position)))
+
+
+async def _housekeeping(
+    service: GatewayService, venues: Mapping[str, PaperVenue], fills_seen: dict[str, int]
+) -> None:
+    """What ``service.poll()`` does after an instant, asking the venues only when it matters.
+
+    The paper venues answer at once and in process, so their trades are fetched only when
+    one of them booked a new fill since the last fetch (the fetch re-reads a look-back
+    window each time: on every instant it cost more than the whole strategy), and orders
+    are asked about only when the gateway holds some it cannot resolve alone. The fills
+    are applied at the same instant either way.
+    """
+    counts = {name: venue.fill_count for name, venue in venues.items()}
+    if counts != fills_seen:
+        await service.poll_fills()
+        fills_seen.update(counts)
+    if service.engine.unresolved():
+        await service.resolve_unresolved()
+    service.tick()
 
 
 async def _council(

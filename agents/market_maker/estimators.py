@@ -95,6 +95,7 @@ class IntensityState:
     counts: tuple[float, ...]
     observed_s: float = 0.0
     last_ts_ns: int | None = None
+    trades: int = 0  # prints recorded so far (a fit stays valid until the next one, or its expiry)
 
 
 def new_intensity_state(bucket_width: float, buckets: int, half_life_s: float) -> IntensityState:
@@ -136,7 +137,7 @@ def record_trade(
     index = min(int(depth / state.bucket_width), len(state.counts) - 1)
     counts = list(state.counts)
     counts[index] += amount
-    return replace(state, counts=tuple(counts))
+    return replace(state, counts=tuple(counts), trades=state.trades + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +147,13 @@ class IntensityFit:
     a: float
     k: float
     buckets_used: int
+    k_valid_until_ns: int | None = None
+    """Until this feed time, with no new print, ``k`` stays what it is (None: unknown).
+
+    Decay scales every count alike, which leaves the tails' ratios — and so ``k`` — as
+    they are; only the shallowest tail that qualified falling below ``min_count`` (the
+    prefix of buckets fitted shrinks) changes it. ``a`` does move with the time observed.
+    """
 
 
 def fit_intensity(
@@ -182,7 +190,13 @@ def fit_intensity(
     slope = sxy / sxx
     if not slope < 0:
         return None
-    return IntensityFit(a=math.exp(mean_y - slope * mean_x), k=-slope, buckets_used=n)
+    valid_until = None
+    if state.last_ts_ns is not None:  # when the last fitted tail decays below min_count
+        drop_s = state.half_life_s * math.log2(tails[n - 1] / min_count)
+        valid_until = state.last_ts_ns + max(0, math.floor(drop_s * NS_PER_S) - 1)
+    return IntensityFit(
+        a=math.exp(mean_y - slope * mean_x), k=-slope, buckets_used=n, k_valid_until_ns=valid_until
+    )
 
 
 # -- TRADE FLOW ---------------------------------------------------------------

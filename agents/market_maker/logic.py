@@ -26,6 +26,7 @@ instead of a second order. Cancels name the open order's own intent id.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from decimal import Decimal
 from enum import StrEnum
 
@@ -42,6 +43,7 @@ from agents.market_maker.adverse import (
 from agents.market_maker.config import Estimate, MarketMakerConfig
 from agents.market_maker.estimators import (
     FlowState,
+    IntensityFit,
     IntensityState,
     VolatilityState,
     advance_intensity,
@@ -144,6 +146,8 @@ class MarketMakerState(Frozen):
     figures: QuoteFigures | None = None
     placed_ns: tuple[int, ...] = ()  # times of the placements in the last minute
     throttled: int = 0  # decisions that wanted to place but had used the minute's budget
+    fit: IntensityFit | None = None  # the last intensity fit, reused while its k holds
+    fit_trades: int = -1  # the estimator's print count when ``fit`` was made
 
 
 def initial_state(config: MarketMakerConfig) -> MarketMakerState:
@@ -184,7 +188,7 @@ def decide(
         reason = _pull_reason(snapshot, config)
     params = None
     if reason is None and mid is not None:
-        params = _model_params(state, config)
+        params, state = _model_params(state, config)
         if params is None:
             reason = PullReason.WARMING_UP
     if reason is not None or params is None or mid is None:
@@ -217,7 +221,7 @@ def decide(
     actions: list[Action] = []
     resting: list[OpenQuote] = []
     window_start = snapshot.ts_ns - MINUTE_NS
-    placed = tuple(ts for ts in state.placed_ns if ts > window_start)
+    placed = state.placed_ns[bisect_right(state.placed_ns, window_start) :]  # kept in time order
     budget = config.max_orders_per_minute - len(placed)
     throttled = False
     for side, target in ((Side.BUY, quotes.bid), (Side.SELL, quotes.ask)):
@@ -232,7 +236,7 @@ def decide(
     # Cancels first: the gateway frees the budget before it checks the new orders.
     actions.sort(key=lambda action: 0 if isinstance(action, CancelOrder) else 1)
     quoted = quotes.bid is not None or quotes.ask is not None
-    figures = QuoteFigures(
+    figures = QuoteFigures.model_construct(
         fee_bps=fee,
         adverse_bps=adverse,
         edge_bps=config.min_edge_bps,
@@ -331,22 +335,35 @@ def _observe(
     )
 
 
-def _model_params(state: MarketMakerState, config: MarketMakerConfig) -> ModelParams | None:
+def _model_params(
+    state: MarketMakerState, config: MarketMakerConfig
+) -> tuple[ModelParams | None, MarketMakerState]:
+    """Return the model's inputs (None while an estimator warms up) and the state.
+
+    The intensity fit is reused while no print arrived and its ``k`` still holds (see
+    ``IntensityFit.k_valid_until_ns``); a fit that needs ``A`` (the infinite horizon) is
+    redone at every decision, as ``A`` moves with the time observed.
+    """
     if config.sigma == "estimate":
         sigma_rel = volatility_per_sqrt_s(state.volatility, config.vol_min_returns)
     else:
         sigma_rel = config.sigma
     fit = None
-    if config.k == "estimate" or (config.a == "estimate" and config.horizon_mode == "infinite"):
-        fit = fit_intensity(
-            state.intensity, config.intensity_min_count, config.intensity_min_buckets
-        )
+    needs_a = config.a == "estimate" and config.horizon_mode == "infinite"
+    if config.k == "estimate" or needs_a:
+        fit = _cached_fit(state) if not needs_a else None
         if fit is None:
-            return None
+            fit = fit_intensity(
+                state.intensity, config.intensity_min_count, config.intensity_min_buckets
+            )
+            if fit is not None:
+                state = state.model_copy(update={"fit": fit, "fit_trades": state.intensity.trades})
+        if fit is None:
+            return None, state
     k = fit.k if config.k == "estimate" and fit is not None else config.k
     a = fit.a if config.a == "estimate" and fit is not None else config.a
     if sigma_rel is None or k == "estimate":
-        return None
+        return None, state
     return ModelParams(
         gamma=config.gamma,
         sigma=sigma_rel * 1e4,
@@ -356,7 +373,17 @@ def _model_params(state: MarketMakerState, config: MarketMakerConfig) -> ModelPa
         horizon_s=config.horizon_s,
         vol_floor_multiplier=config.vol_floor_multiplier,
         vol_floor_window_s=config.vol_floor_window_s,
-    )
+    ), state
+
+
+def _cached_fit(state: MarketMakerState) -> IntensityFit | None:
+    """Return the last fit if no print arrived since and its ``k`` still holds, else None."""
+    fit, now = state.fit, state.intensity.last_ts_ns
+    if fit is None or state.fit_trades != state.intensity.trades or now is None:
+        return None
+    if fit.k_valid_until_ns is None or now > fit.k_valid_until_ns:
+        return None
+    return fit
 
 
 def _pull_all(

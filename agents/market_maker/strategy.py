@@ -41,14 +41,16 @@ class MarketMakerStrategy:
     ) -> MarketMakerSnapshot:
         key = (self.config.venue, self.config.symbol)
         top = market.tops.get(key)
+        # The views hold checked values already (Decimal prices, Side, the book's own
+        # times): built without re-validating them, once per market event.
         quotes = tuple(
-            OpenQuote(
+            OpenQuote.model_construct(
                 intent_id=o.intent_id, side=o.side, price=o.price, remaining=o.amount - o.filled
             )
             for o in account.open_orders
             if (o.venue, o.symbol) == key and o.price is not None
         )
-        return MarketMakerSnapshot(
+        return MarketMakerSnapshot.model_construct(
             ts_ns=now_ns,
             best_bid=top.bid if top else None,
             best_ask=top.ask if top else None,

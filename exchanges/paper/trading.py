@@ -167,6 +167,11 @@ class VenueCore:
     def markets(self) -> dict[str, Market]:
         return dict(self._markets)
 
+    @property
+    def fill_count(self) -> int:
+        """How many fills the venue has booked (a caller polls trades only when it grew)."""
+        return len(self._fills)
+
     def deposit(self, asset: str, amount: Decimal) -> None:
         """Credit ``amount`` of ``asset`` (a ledger deposit)."""
         check_number("amount", amount)

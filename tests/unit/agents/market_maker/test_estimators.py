@@ -127,3 +127,28 @@ def test_flow_when_trades_of_both_sides_then_imbalance_of_decayed_volumes() -> N
     state = update_flow(state, False, 100.0, 1_000_000_000)  # the buy has halved by then
     assert flow_imbalance(state) == pytest.approx((50.0 - 100.0) / 150.0)
     assert update_flow(state, True, float("nan"), 2_000_000_000) == state
+
+
+def test_intensity_fit_when_only_time_passes_then_k_holds_until_its_expiry() -> None:
+    """Decay scales every count alike: k stays until the last fitted tail drops below min_count."""
+    state = advance_intensity(new_intensity_state(0.05, 20, 30.0), 0)
+    for ts_ns, price in _synthetic_trades(2.0, 5.0, 200.0, seed=14):
+        state = record_trade(state, price, 100.0, ts_ns)
+    fit = fit_intensity(state, min_count=5)
+    assert fit is not None and fit.k_valid_until_ns is not None
+    assert state.last_ts_ns is not None and fit.k_valid_until_ns > state.last_ts_ns
+    before = fit_intensity(advance_intensity(state, fit.k_valid_until_ns), min_count=5)
+    assert before is not None
+    assert before.k == pytest.approx(fit.k, rel=1e-9)
+    assert before.buckets_used == fit.buckets_used
+    assert before.a < fit.a  # A does move with the time observed
+    after = fit_intensity(advance_intensity(state, fit.k_valid_until_ns + NS), min_count=5)
+    assert after is None or after.buckets_used < fit.buckets_used
+
+
+def test_record_trade_when_print_then_counted_for_the_fit_cache() -> None:
+    state = advance_intensity(new_intensity_state(0.05, 20, 30.0), 0)
+    assert state.trades == 0
+    state = record_trade(state, 100.1, 100.0, NS)
+    assert state.trades == 1
+    assert record_trade(state, math.nan, 100.0, 2 * NS).trades == 1  # refused: not counted

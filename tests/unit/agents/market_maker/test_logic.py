@@ -156,6 +156,24 @@ def test_decide_starts_quoting_once_the_estimators_have_data() -> None:
     assert state.pulled is None
 
 
+def test_decide_when_no_new_print_then_intensity_fit_reused_and_refit_after_one() -> None:
+    config = _config(k="estimate", intensity_min_count=2)
+    trades = tuple(
+        TradeTick(T0 - NS // 2, "paper", "BTC/USDT", D("100") + depth, D("1"), "buy")
+        for depth in (D("0.01"), D("0.03"), D("0.06"), D("0.11"), D("0.2"))
+        for _ in range(3)
+    )
+    state, _ = decide(initial_state(config), _snapshot(trades=trades), config)
+    assert state.fit is not None and state.fit_trades == state.intensity.trades == 15
+    quiet, _ = decide(state, _snapshot(ts_ns=T0 + NS, feed_ts_ns=T0 + NS), config)
+    assert quiet.fit is state.fit  # no print since: the same fit, not a new one
+    more = (TradeTick(T0 + NS, "paper", "BTC/USDT", D("100.02"), D("1"), "sell"),)
+    busy, _ = decide(
+        quiet, _snapshot(ts_ns=T0 + 2 * NS, feed_ts_ns=T0 + 2 * NS, trades=more), config
+    )
+    assert busy.fit is not state.fit and busy.fit_trades == 16
+
+
 def test_decide_keeps_resting_quotes_within_the_tolerance() -> None:
     config = _config()
     _, first = decide(initial_state(config), _snapshot(), config)
