@@ -8,6 +8,7 @@ python main.py live --config configs/live.toml [--confirm ACCOUNT]
 python main.py kill|reset [--address ADDR] [--reason TEXT]
 python main.py agent pause|resume|flatten AGENT [--address ADDR] [--reason TEXT]
 python main.py record --venue binance --symbols BTC/USDT:USDT --duration 60 --out DIR
+python main.py download --venue binance --symbols BTC/USDT:USDT --kinds ohlcv,funding --since 2024-08-01 --until 2024-08-02
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="output directory (default data/recorded)",
     )
+    from cli.download import add_download_parser
+
+    add_download_parser(sub)
     return parser
 
 
@@ -264,6 +268,10 @@ def main(argv: list[str] | None = None) -> int:
             from cli.record import run_record
 
             return run_record(args)
+        if args.command == "download":
+            from cli.download import run_download
+
+            return run_download(args)
         if args.command == "backtest":
             from cli.backtest import run_backtest_command
 
