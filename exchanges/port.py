@@ -77,3 +77,18 @@ class Exchange(Protocol):
     async def close(self) -> None:
         """Release connections."""
         ...
+
+
+@runtime_checkable
+class BatchCreates(Protocol):
+    """An ``Exchange`` that can place several orders in one round trip (the paper venue actor).
+
+    Each answer is the order or the ``core.errors`` exception raised for that one order;
+    a round trip that fails as a whole raises (then every order's outcome is unknown).
+    The gateway's outbox sends a crowd of creates this way; a venue without it gets
+    them concurrently, one call each.
+    """
+
+    async def create_orders(self, requests: Sequence[OrderRequest]) -> list[Order | Exception]:
+        """Place ``requests`` in order, in one round trip; one answer per request."""
+        ...

@@ -9,6 +9,17 @@ from typing import Any
 import ray
 
 from core.events import MarketEvent
+from core.models import (
+    Balances,
+    FundingRate,
+    Market,
+    Order,
+    OrderBookSnapshot,
+    OrderRequest,
+    Position,
+    Ticker,
+    Trade,
+)
 
 
 class EventPusher:
@@ -110,52 +121,68 @@ class RemoteVenue:
                 ) from exc
             raise ExchangeUnavailable(f"{self._name}.{method}: venue actor unavailable") from exc
 
-    async def load_markets(self, reload: bool = False) -> Any:
-        return await self._call("load_markets")
+    async def load_markets(self, reload: bool = False) -> dict[str, Market]:
+        markets: dict[str, Market] = await self._call("load_markets")
+        return markets
 
-    async def create_order(self, request: Any) -> Any:
-        return await self._call(
+    async def create_order(self, request: OrderRequest) -> Order:
+        order: Order = await self._call(
             "create_order", request, write=True, client_order_id=request.client_order_id
         )
+        return order
 
-    async def create_orders(self, requests: Sequence[Any]) -> list[Any]:
+    async def create_orders(self, requests: Sequence[OrderRequest]) -> list[Order | Exception]:
         """Create a batch in one actor round trip; each answer is an order or an exception."""
-        return list(await self._call("create_orders", list(requests), write=True))
+        answers: list[Order | Exception] = list(
+            await self._call("create_orders", list(requests), write=True)
+        )
+        return answers
 
     async def cancel_order(
         self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
-    ) -> Any:
-        return await self._call(
+    ) -> Order:
+        order: Order = await self._call(
             "cancel_order", symbol, id, client_order_id, write=True, client_order_id=client_order_id
         )
+        return order
 
     async def fetch_order(
         self, symbol: str, *, id: str | None = None, client_order_id: str | None = None
-    ) -> Any:
-        return await self._call("fetch_order", symbol, id, client_order_id)
+    ) -> Order:
+        order: Order = await self._call("fetch_order", symbol, id, client_order_id)
+        return order
 
-    async def fetch_open_orders(self, symbol: str | None = None) -> Any:
-        return await self._call("fetch_open_orders", symbol)
+    async def fetch_open_orders(self, symbol: str | None = None) -> list[Order]:
+        orders: list[Order] = await self._call("fetch_open_orders", symbol)
+        return orders
 
     async def fetch_my_trades(
         self, symbol: str | None = None, since: int | None = None, limit: int | None = None
-    ) -> Any:
-        return await self._call("fetch_my_trades", symbol, since, limit)
+    ) -> list[Trade]:
+        trades: list[Trade] = await self._call("fetch_my_trades", symbol, since, limit)
+        return trades
 
-    async def fetch_positions(self, symbols: Sequence[str] | None = None) -> Any:
-        return await self._call("fetch_positions", symbols)
+    async def fetch_positions(self, symbols: Sequence[str] | None = None) -> list[Position]:
+        positions: list[Position] = await self._call("fetch_positions", symbols)
+        return positions
 
-    async def fetch_balance(self) -> Any:
-        return await self._call("fetch_balance")
+    async def fetch_balance(self) -> Balances:
+        balances: Balances = await self._call("fetch_balance")
+        return balances
 
-    async def fetch_funding_rates(self, symbols: Sequence[str] | None = None) -> Any:
-        return await self._call("fetch_funding_rates", symbols)
+    async def fetch_funding_rates(
+        self, symbols: Sequence[str] | None = None
+    ) -> dict[str, FundingRate]:
+        rates: dict[str, FundingRate] = await self._call("fetch_funding_rates", symbols)
+        return rates
 
-    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> Any:
-        return await self._call("fetch_order_book", symbol, limit)
+    async def fetch_order_book(self, symbol: str, limit: int | None = None) -> OrderBookSnapshot:
+        book: OrderBookSnapshot = await self._call("fetch_order_book", symbol, limit)
+        return book
 
-    async def fetch_ticker(self, symbol: str) -> Any:
-        return await self._call("fetch_ticker", symbol)
+    async def fetch_ticker(self, symbol: str) -> Ticker:
+        ticker: Ticker = await self._call("fetch_ticker", symbol)
+        return ticker
 
     async def close(self) -> None:
         return None

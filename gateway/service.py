@@ -35,7 +35,7 @@ from core.events import FundingPayment
 from core.metrics import OrderMetrics
 from core.models import Balances, Frozen, Order, OrderRequest, Position
 from core.money import ZERO, Dec
-from exchanges.port import Exchange
+from exchanges.port import BatchCreates, Exchange
 from gateway.breaker import BreakerState, TripReason
 from gateway.checkpoint import Checkpointer, Restored, replay_after, restore_latest
 from gateway.crashpoints import INERT, CrashPoints
@@ -694,13 +694,12 @@ async def _create_orders(
 ) -> list[Order | BaseException]:
     """Create ``requests`` on one venue; each answer is an order or the exception it raised.
 
-    A venue with a batch call (the paper venue actor) gets one round trip;
+    A venue with a batch call (``BatchCreates``: the paper venue actor) gets one round trip;
     otherwise the creates go out concurrently.
     """
-    batch = getattr(venue, "create_orders", None)
-    if batch is not None and len(requests) > 1:
+    if isinstance(venue, BatchCreates) and len(requests) > 1:
         try:
-            answers: list[Order | BaseException] = list(await batch(list(requests)))
+            answers: list[Order | BaseException] = list(await venue.create_orders(list(requests)))
             return answers
         except Exception as exc:  # the whole round trip failed: every order's outcome is unknown
             return [exc] * len(requests)
