@@ -305,6 +305,7 @@ def run_live(args: Any, config: SwarmConfig, config_path: str) -> int:
     import json
     import time
 
+    from cli.alerts import start_alerts
     from cli.paper import enabled_agents, finish_trading, start_council
     from cli.runtime import create_actor, shutdown_ray, start_ray
     from core.clock import RealClock
@@ -320,6 +321,8 @@ def run_live(args: Any, config: SwarmConfig, config_path: str) -> int:
     settings = live_gateway_settings(config, agents, config_path)
     start_ray(config.ray, address=args.address, dashboard=getattr(args, "dashboard", None))
     bridge = None
+    cockpit = None
+    alerts = start_alerts(config)
     summary: dict[str, Any] = {"mode": "live", "state_dir": settings.state_dir}
     try:
         try:
@@ -334,6 +337,20 @@ def run_live(args: Any, config: SwarmConfig, config_path: str) -> int:
             queue_size=10_000,
         )
         bridge.start()
+        if config.cockpit.enabled or alerts is not None:
+            from cli.cockpit.server import start_cockpit
+
+            cockpit = start_cockpit(
+                config,
+                gateway=gateway,
+                council=council,
+                agent_handles={name: p.handle for name, p in pushers.items()},
+                mode="live",
+                alerts=alerts,
+                serve=config.cockpit.enabled,
+            )
+            if cockpit.url:  # the one place the token is written: the operator's URL
+                print(f"dashboard: {cockpit.url}", file=sys.stderr, flush=True)
         print(f"live: trading {settings.symbols} (Ctrl+C stops)", file=sys.stderr)
         try:
             summary.update(
@@ -359,6 +376,10 @@ def run_live(args: Any, config: SwarmConfig, config_path: str) -> int:
         bridge = None
         summary["gateway_settled"] = _stop_gateway()  # then the gateway settles
     finally:
+        if cockpit is not None:
+            cockpit.stop()
+        if alerts is not None:
+            alerts.close()
         if bridge is not None:
             bridge.close()
         shutdown_ray()

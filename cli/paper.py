@@ -166,7 +166,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
 
     ray_facts = start_ray(config.ray, address=args.address, dashboard=args.dashboard)
     if ray_facts.get("dashboard_url") and not args.json:
-        print(f"dashboard: http://{ray_facts['dashboard_url']}", file=sys.stderr)
+        print(f"ray dashboard: http://{ray_facts['dashboard_url']}", file=sys.stderr)
     joined = bool(ray_facts.get("joined"))
     try:
         saved = run_dir / "venues"
@@ -218,6 +218,25 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             exporter = start_exporter(config, gateway, list(agents), feed)
             if exporter.url and not args.json:
                 print(f"metrics: {exporter.url}", file=sys.stderr)
+        from cli.alerts import start_alerts
+
+        cockpit = None
+        alerts = start_alerts(config) if gateway is not None else None
+        if gateway is not None and (config.cockpit.enabled or alerts is not None):
+            from cli.cockpit.server import start_cockpit
+
+            cockpit = start_cockpit(
+                config,
+                gateway=gateway,
+                council=council,
+                agent_handles={name: p.handle for name, p in pushers.items()},
+                venues=clients,
+                progress=lambda: ray.get(feed.progress.remote(), timeout=5),
+                alerts=alerts,
+                serve=config.cockpit.enabled,
+            )
+            if cockpit.url:  # the one place the token is written: the operator's URL
+                print(f"dashboard: {cockpit.url}", file=sys.stderr, flush=True)
         ref = feed.run.remote(clients, pushers, gateway, council)
         with _StopOnInterrupt() as interrupt:
             # No KeyboardInterrupt inside a Ray call: the first Ctrl+C only asks the feed
@@ -234,6 +253,10 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             raise cause from None
         if exporter is not None:
             exporter.stop()
+        if cockpit is not None:
+            cockpit.stop()
+        if alerts is not None:
+            alerts.close()
         agent_summary = finish_trading(gateway, pushers) if gateway is not None else {}
         if council is not None:
             agent_summary["council"] = council_summary(council.history())
@@ -478,14 +501,6 @@ def idle_reasons(
     return found
 
 
-def pause_status(stats: dict[str, Any]) -> str:
-    """An agent's status for the console: ``paused (operator: why)`` names who holds it."""
-    held = stats.get("paused_by") or {}
-    if stats.get("status") != "paused" or not held:
-        return str(stats.get("status", "-"))
-    return "paused (" + "; ".join(f"{by}: {why}" if why else by for by, why in held.items()) + ")"
-
-
 def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     """Stop the agents (their open orders are canceled), settle fills, and report per agent."""
     import ray
@@ -577,6 +592,8 @@ def _watch(
     import ray
     from rich.live import Live
 
+    from cli.cockpit.views import pause_status
+
     idle: dict[str, str] = {}
     statuses: dict[str, str] = {}
     asked = 0.0
@@ -602,78 +619,11 @@ def _watch(
 def _trading_view(
     gateway: Any, council: Any = None, statuses: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """The console's view of the trading side: per agent (gateway's books, council's weight and
-    vote, or the agent's own status when ``statuses`` has it: an operator's pause shows there),
-    the gateway (breaker, WAL, orders in flight, latency) and the council's last decisions."""
-    from core.metrics import histogram_from_dict
+    """The console's view of the trading side (``cli.cockpit.views.trading_view``)."""
+    from cli.cockpit.views import trading_view
 
-    snapshot = gateway.snapshot()
-    status = gateway.status()
-    history = council.history() if council is not None else []
-    weights: dict[str, str] = {}
-    paused: set[str] = set()
-    for decision in history:
-        weights = decision.get("weights") or weights
-        for vote in decision["votes"]:
-            (paused.add if vote["kind"] == "pause" else paused.discard)(vote["agent"])
-    agents: dict[str, dict[str, str]] = {}
-    for agent_id, view in snapshot.agents.items():
-        if agent_id.startswith("_"):
-            continue
-        orders = [o for o in snapshot.orders if o.agent_id == agent_id]
-        agents[agent_id] = {
-            "status": (statuses or {}).get(agent_id)
-            or ("paused" if agent_id in paused else "running"),
-            "weight": f"{float(weights[agent_id]):.2f}" if agent_id in weights else "-",
-            "budget": f"{view.budget:,.0f}",
-            "position": ", ".join(
-                f"{p.symbol} {p.contracts:+}" for p in view.positions if p.contracts
-            )
-            or "flat",
-            "orders": str(len(orders)),
-            "open": str(sum(1 for o in orders if not o.state.is_terminal)),
-            "filled": str(sum(1 for o in orders if o.filled > 0)),
-            "fees": f"{sum(view.fees.values()):,.2f}",
-            "pnl": f"{view.pnl:,.2f}",
-        }
-    orders_metrics = (status.get("stats") or {}).get("orders") or {}
-    metrics = orders_metrics.as_dict() if hasattr(orders_metrics, "as_dict") else orders_metrics
-    latency = "-"
-    if metrics.get("submit_latency"):
-        hist = histogram_from_dict(metrics["submit_latency"])
-        if hist.count:
-            latency = f"p50 {1000 * (hist.quantile(0.5) or 0):.1f} ms, p99 {1000 * (hist.quantile(0.99) or 0):.1f} ms"
-    events = [
-        f"{_clock(d['ts_ns'])} {v['agent']} {v['kind']}: {v['reason']}"
-        for d in history
-        for v in d["votes"]
-    ] + [
-        f"{_clock(d['ts_ns'])} promoted {p['variant']} over {p['incumbent']} (p={float(p['p_value']):.3f})"
-        for d in history
-        for p in d.get("promotions", ())
-    ]
-    last = next((d for d in reversed(history) if d["budgets"]), None)
-    return {
-        "breaker": str(snapshot.breaker),
-        "wal": status.get("wal_committed_seq"),
-        "in_flight": sum(1 for o in snapshot.orders if not o.state.is_terminal),
-        "unknown": metrics.get("unknown", 0),
-        "latency": latency,
-        "agents": agents,
-        "council": {
-            "decisions": len(history),
-            "last": _clock(last["ts_ns"]) if last else "-",
-            "reason": ((last or {}).get("allocation") or {}).get("reason")
-            or ("votes" if last else "-"),
-        }
-        if council is not None
-        else None,
-        "events": sorted(events)[-6:],
-    }
-
-
-def _clock(ts_ns: int) -> str:
-    return time.strftime("%H:%M", time.gmtime(ts_ns / 1e9))
+    history = council.history() if council is not None else None
+    return trading_view(gateway.snapshot(), gateway.status(), history, statuses)
 
 
 def report_error(exc: SwarmError) -> int:

@@ -200,6 +200,42 @@ class MetricsConfig(ConfigModel):
     """Also export through ``ray.util.metrics`` (shown with Ray's own on the metrics export port)."""
 
 
+class CockpitConfig(ConfigModel):
+    """The web cockpit a paper or live run serves (``cli.cockpit``), guarded by a random token."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=0, ge=0, le=65535)
+    """0: a free port; the URL with its token is printed on stderr."""
+    allow_remote: bool = False
+    """A ``host`` that is not loopback is refused unless this is true (the token is the only
+    guard, and it travels in clear over plain HTTP)."""
+    refresh_s: float = Field(default=1.0, gt=0, le=60)
+    """How often the driver reads the system for the page (and the alerts)."""
+
+
+class AlertsConfig(ConfigModel):
+    """Alerts through apprise (``cli.alerts``): off while ``urls`` is empty.
+
+    A URL may name environment variables as ``${NAME}`` (tokens, passwords): they are
+    filled in at start and never written to a log, which shows URLs redacted.
+    """
+
+    urls: list[str] = Field(default_factory=list)
+    dedup_s: float = Field(default=600.0, ge=0)
+    """The same alert (kind and subject) again within this window is dropped."""
+    max_per_minute: int = Field(default=10, ge=1)
+    """At most this many alerts a minute; the rest are counted and summarized in the next."""
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    """A send slower than this is abandoned (it runs on its own thread, never an order's)."""
+    unknown_order_age_s: float = Field(default=60.0, gt=0)
+    """An order whose outcome is still UNKNOWN after this long is alerted."""
+    feed_stale_s: float = Field(default=60.0, gt=0)
+    """The feed's events not moving for this long (wall time) is alerted."""
+    queue: int = Field(default=100, ge=1)
+    """Alerts waiting for the sender beyond this are dropped (and counted)."""
+
+
 class StateConfig(ConfigModel):
     dir: str = "var/paper"
 
@@ -268,6 +304,8 @@ class SwarmConfig(ConfigModel):
     replay: ReplayConfig = ReplayConfig()
     ray: RayConfig = RayConfig()
     metrics: MetricsConfig = MetricsConfig()
+    cockpit: CockpitConfig = CockpitConfig()
+    alerts: AlertsConfig = AlertsConfig()
     state: StateConfig = StateConfig()
     gateway: GatewayConfig = GatewayConfig()
     agents: dict[str, AgentSpec] = Field(default_factory=dict)

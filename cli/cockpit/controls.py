@@ -67,6 +67,10 @@ def breaker_action(
         )
     except SwarmError as exc:
         raise ControlFailed(f"{action}: the gateway refused: {exc}") from None
+    if action == "reset" and str(after) == before and before != "half_open":
+        raise ControlFailed(
+            f"reset: the breaker is {before}: only an OPEN breaker can be reset (nothing changed)"
+        )
     return {"action": action, "operator": operator, "before": before, "after": str(after)}
 
 

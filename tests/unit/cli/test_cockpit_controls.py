@@ -32,7 +32,11 @@ class FakeGateway:
         return self.breaker
 
     def reset(self, operator: str, detail: str = "") -> str:
-        raise DeniedError("breaker is closed: nothing to reset")
+        if self.breaker == "draining":
+            raise DeniedError("breaker is draining: nothing to reset")
+        if self.breaker == "open":
+            self.breaker = "half_open"
+        return self.breaker
 
 
 class FakeAgent:
@@ -130,9 +134,13 @@ def test_agent_action_when_it_cannot_be_done_then_control_failed_says_why(
 
 def test_breaker_action_when_reset_refused_then_control_failed_names_gateway_reason() -> None:
     gateway = FakeGateway()
-    assert breaker_action(gateway, "kill", "ops", "")["after"] == "draining"
-    with pytest.raises(ControlFailed, match="nothing to reset"):
+    with pytest.raises(ControlFailed, match="the breaker is closed: only an OPEN breaker"):
         breaker_action(gateway, "reset", "ops", "")
+    assert breaker_action(gateway, "kill", "ops", "")["after"] == "draining"
+    with pytest.raises(ControlFailed, match="draining: nothing to reset"):
+        breaker_action(gateway, "reset", "ops", "")
+    gateway.breaker = "open"
+    assert breaker_action(gateway, "reset", "ops", "")["after"] == "half_open"
 
 
 def test_council_from_log_when_log_holds_controls_then_they_are_skipped() -> None:
