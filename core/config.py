@@ -258,6 +258,9 @@ class GatewayConfig(ConfigModel):
     after their last change (None: never)."""
     idempotency_retention_s: float | None = Field(default=7 * 86_400.0, gt=0)
     """How long a retired order's idempotency key is kept (None: for ever)."""
+    trade_id_retention_s: float | None = Field(default=3_600.0, ge=60)
+    """How long behind a venue's newest trade the ids of older trades are kept: older ones
+    are refused as booked (the fill cursor never asks for them; None: kept for ever)."""
 
 
 AgentKind = Literal["market_maker", "funding_arb", "liquidation_hunter"]

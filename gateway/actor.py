@@ -122,6 +122,7 @@ def tuning_of(g: GatewayConfig) -> tuple[EngineConfig, CheckpointSettings]:
         idempotency_retention_ns=int(g.idempotency_retention_s * ns)
         if g.idempotency_retention_s
         else None,
+        trade_id_retention_ns=int(g.trade_id_retention_s * ns) if g.trade_id_retention_s else None,
     )
     checkpoints = CheckpointSettings(
         every_records=g.checkpoint_every_records,

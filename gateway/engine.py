@@ -457,6 +457,10 @@ class GatewayEngine(FundingAndReconciliation):
             return EventDecision(EventOutcome.INVALID, detail="a trade needs amount and price > 0")
         if self._ledger.has_trade(trade.venue, trade.id):
             return EventDecision(EventOutcome.DUPLICATE)
+        if self._ledger.behind_horizon(trade.venue, trade.timestamp):
+            # Its id may have been pruned: booked already, or reported later than the
+            # cursor ever looks (reconciliation settles that one); never booked twice.
+            return EventDecision(EventOutcome.DUPLICATE, detail="older than the kept trade ids")
         market = self._markets.get((trade.venue, trade.symbol))
         if market is None:
             detail = f"a trade {trade.id} in {trade.venue} {trade.symbol}, a market we do not know"
@@ -465,7 +469,7 @@ class GatewayEngine(FundingAndReconciliation):
         cid = trade.client_order_id
         order = self._orders.get(cid) if cid is not None else None
         if order is None and trade.order_id is not None:
-            found = self._by_venue_id.get((trade.venue, trade.order_id))
+            found = self.order_for_venue_id(trade.venue, trade.order_id)
             order = self._orders.get(found) if found is not None else None
             if order is None and found is not None and found in self._retired:
                 cid = found

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Mapping
 from decimal import ROUND_UP, Decimal
+from operator import attrgetter
 from typing import Any
 
 from pydantic import ValidationError
@@ -36,7 +37,7 @@ from gateway.engine_records import (
     StatusSource,
     WalRecord,
 )
-from gateway.engine_retention import RetiredOrder
+from gateway.engine_retention import RetiredKeys, RetiredOrder
 from gateway.engine_types import EngineConfig, EngineSnapshot, ResolveAction, UnresolvedOrder
 from gateway.intents import client_order_id_for
 from gateway.ledger import AgentView, FillOutcome, Ledger
@@ -88,9 +89,12 @@ class EngineState:
         """The latest ``at_ns`` applied: the log's own clock."""
         self._ended: deque[tuple[int, str]] = deque()
         """(when it ended or last changed, client order id) of terminal orders still in the table."""
-        self._retired: dict[str, list[Any]] = {}
-        """client order id -> ``RetiredOrder.row`` (plain values: a checkpoint keeps it as is)."""
-        self._retired_queue: deque[tuple[int, str]] = deque()
+        self._retired = RetiredKeys()
+        """The idempotency keys of orders retired from the table, oldest first."""
+        self._captured: dict[str, OrderCapture] = {}
+        """A checkpoint's copy of each order unchanged since it was taken (``capture_state``,
+        or ``apply`` as it became terminal): dropped by ``apply`` for the order a record
+        names, the only way an order changes."""
 
     # -- READINESS AND READING ------------------------------------------------
 
@@ -204,8 +208,16 @@ class EngineState:
 
     def retired(self, client_order_id: str) -> RetiredOrder | None:
         """Return what is kept of an order retired from the table (None: not retired)."""
-        row = self._retired.get(client_order_id)
-        return RetiredOrder.from_row(row) if row is not None else None
+        return self._retired.get(client_order_id)
+
+    def order_for_venue_id(self, venue: str, venue_order_id: str) -> str | None:
+        """Return the client order id of the venue's ``venue_order_id`` (retired orders too)."""
+        found = self._by_venue_id.get((venue, venue_order_id))
+        return found if found is not None else self._retired.cid_for_venue_id(venue, venue_order_id)
+
+    def newest_trade_ms(self, venue: str) -> int | None:
+        """Return the newest trade's time (ms) booked on ``venue``: where the fill cursor trails."""
+        return self._ledger.trade_newest.get(venue)
 
     def drawdown(self) -> dict[str, DrawdownView]:
         return self._drawdown.view()
@@ -231,10 +243,19 @@ class EngineState:
         handler = _APPLY.get(record_type)
         if handler is None:
             raise RecordRefused(str(record_type), "the engine does not apply this type")
+        cid = payload.get("client_order_id")
+        if cid is not None:
+            self._captured.pop(cid, None)
         try:
             handler(self, payload)
         except ValidationError as exc:
             raise RecordRefused(record_type.name, f"malformed payload: {exc.errors()[0]}") from None
+        if cid is not None:
+            order = self._orders.get(cid)
+            if order is not None and order.state.is_terminal:
+                # Copied once as it ends (it seldom changes again): a checkpoint taken on
+                # the event loop then copies only the live orders.
+                self._captured[cid] = capture_order(order)
         at_ns = payload.get("at_ns")
         if type(at_ns) is int and at_ns > self._log_ns:
             self._log_ns = at_ns
@@ -261,9 +282,9 @@ class EngineState:
         p = IntentPayload.model_validate(payload)
         cid = p.client_order_id
         known = self._orders.get(cid)
-        row = self._retired.get(cid)
-        if known is not None or row is not None:
-            logged = known.fingerprint if known is not None else row[RetiredOrder.FINGERPRINT]  # type: ignore[index]
+        kept = self._retired.fingerprint(cid) if known is None else None
+        if known is not None or kept is not None:
+            logged = known.fingerprint if known is not None else kept
             if logged != p.fingerprint:
                 raise RecordRefused("INTENT", f"{cid} logged twice with different parameters")
             return
@@ -348,6 +369,9 @@ class EngineState:
             p.fee_currency,
             p.timestamp,
         )
+        keep_ms = self._config.trade_keep_ms
+        if keep_ms is not None:
+            self._ledger.prune_trades(p.venue, keep_ms)
         if outcome is FillOutcome.DUPLICATE:
             self._count("duplicate_fills")
             return
@@ -488,24 +512,19 @@ class EngineState:
                 ended.append((order.updated_ns, cid))
                 continue
             del self._orders[cid]
+            self._captured.pop(cid, None)
             self._live.discard(cid)
             self._sendable.discard(cid)
             self._probes_reported.discard(cid)
-            self._retired[cid] = RetiredOrder.of(order, self._log_ns).row(cid)
-            self._retired_queue.append((self._log_ns, cid))
-            self._count("orders_retired")
-        keep = self._config.idempotency_retention_ns
-        if keep is None:
-            return
-        queue = self._retired_queue
-        while queue and queue[0][0] <= self._log_ns - keep:
-            _, cid = queue.popleft()
-            row = self._retired.pop(cid, None)
-            retired = RetiredOrder.from_row(row) if row is not None else None
-            if retired is not None and retired.venue_order_id is not None:
-                key = (retired.venue, retired.venue_order_id)
+            if order.venue_order_id is not None:  # the retired keys index it from now on
+                key = (order.venue, order.venue_order_id)
                 if self._by_venue_id.get(key) == cid:
                     del self._by_venue_id[key]
+            self._retired.add(order, self._log_ns)
+            self._count("orders_retired")
+        keep = self._config.idempotency_retention_ns
+        if keep is not None:
+            self._retired.expire(self._log_ns - keep)
 
     def _add_open(self, order: TrackedOrder, amount: Decimal) -> None:
         key = (order.agent_id, order.venue, order.symbol, order.side)
@@ -531,6 +550,42 @@ _APPLY = {
     RecordType.BUDGET: EngineState._apply_budget,
     RecordType.RECONCILIATION: EngineState._apply_reconciliation,
 }
+
+
+_ORDER_FIELDS = (
+    "client_order_id",
+    "agent_id",
+    "intent_id",
+    "venue",
+    "symbol",
+    "side",
+    "type",
+    "amount",
+    "price",
+    "time_in_force",
+    "post_only",
+    "reduce_only",
+    "fingerprint",
+    "reservation",
+    "reservation_left",
+    "probe",
+    "created_ns",
+    "updated_ns",
+    "state",
+    "venue_order_id",
+    "venue_known",
+    "filled",
+    "cost",
+    "reason",
+    "fills_after_terminal",
+)
+_order_fields = attrgetter(*_ORDER_FIELDS)
+OrderCapture = tuple[tuple[Any, ...], tuple[str, ...], dict[str, Decimal]]
+"""An order's fields (immutable values), its trade ids and its fees, copied on the loop."""
+
+
+def capture_order(o: TrackedOrder) -> OrderCapture:
+    return _order_fields(o), tuple(o.trade_ids), dict(o.fees)
 
 
 def order_from_intent(p: IntentPayload) -> TrackedOrder:

@@ -24,6 +24,9 @@ from gateway.orders import OrderState, OrderView
 from risk.checks import Denial
 from risk.reconcile import Reconciliation
 
+FILL_LOOKBACK_MS = 60_000
+"""How far behind the newest trade booked the fill cursor stays (late trade reports)."""
+
 
 class EngineConfig(Frozen):
     """How the engine treats the venue; unknown keys are an error."""
@@ -39,6 +42,17 @@ class EngineConfig(Frozen):
     idempotency_retention_ns: int | None = Field(default=None, gt=0)
     """How long a retired order's idempotency key is kept after it left the table: as long
     as an agent could repeat its intent (None: for ever)."""
+    trade_id_retention_ns: int | None = Field(default=None, gt=0)
+    """How far behind a venue's newest booked trade the ids of older trades are kept (at
+    least ``FILL_LOOKBACK_MS``: the fill cursor never asks for older ones); older trades
+    are refused as possibly booked, and the perp history behind is folded (None: for ever)."""
+
+    @property
+    def trade_keep_ms(self) -> int | None:
+        """The trade-id horizon in ms behind the newest trade (None: ids kept for ever)."""
+        if self.trade_id_retention_ns is None:
+            return None
+        return max(self.trade_id_retention_ns // 1_000_000, FILL_LOOKBACK_MS)
 
 
 # -- SUBMIT -------------------------------------------------------------------

@@ -25,12 +25,16 @@ and per perpetual the agents' contracts add up to the mirror's. ``conservation_e
 checks both.
 
 Every fill is booked once per (venue, trade id); a repeated trade id is a
-no-op that reports ``DUPLICATE``.
+no-op that reports ``DUPLICATE``. ``prune_trades`` forgets the ids of trades older
+than a horizon behind the newest trade booked (the fill cursor: they are never fetched
+again), and folds the perp history behind it into one holding per symbol, so neither
+grows with the account's age.
 """
 
 from __future__ import annotations
 
-from bisect import insort
+import heapq
+from bisect import bisect_left, insort
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -109,6 +113,10 @@ class Holding:
         return pnl
 
 
+def _copy(holding: Holding) -> Holding:
+    return Holding(holding.contracts, holding.basis, holding.realized)
+
+
 def _add(book: dict[_K, Decimal], key: _K, amount: Decimal) -> None:
     if amount:
         book[key] = book.get(key, ZERO) + amount
@@ -137,7 +145,11 @@ class VenueMirror:
     cash: dict[str, Decimal] = field(default_factory=dict)
     positions: dict[str, Holding] = field(default_factory=dict)
     history: dict[str, list[TradeEntry]] = field(default_factory=dict)
-    """Per perp symbol, what ``positions`` was built from, in the venue's execution order."""
+    """Per perp symbol, what ``positions`` was built from since ``folded``, in the venue's
+    execution order."""
+    folded: dict[str, tuple[TradeKey, Holding]] = field(default_factory=dict)
+    """Per perp symbol, the aggregate of the trades pruned from ``history`` and the key of
+    the last of them (``Ledger.prune_trades``): a rebuild starts from it."""
 
 
 TradeKey = tuple[int, int, str]
@@ -173,18 +185,43 @@ def _book_aggregate(
     aggregate = mirror.positions.get(symbol)
     if aggregate is None:
         aggregate = mirror.positions[symbol] = Holding()
+    floor = mirror.folded.get(symbol)
     if key is None:
-        key = history[-1][0] if history else (0, 0, "")
+        key = history[-1][0] if history else (floor[0] if floor is not None else (0, 0, ""))
+    if floor is not None and key < floor[0]:
+        # Older than the folded trades (only a fill decided before the horizon moved):
+        # booked right after them; a reconciliation corrects the rounding this may leave.
+        key = floor[0]
     if not history or history[-1][0] <= key:
         history.append((key, signed, price))
         _add(mirror.cash, settle, aggregate.trade(signed, price, cs, step))
         return
     insort(history, (key, signed, price), key=lambda entry: entry[0])
-    rebuilt = Holding()
+    rebuilt = _copy(floor[1]) if floor is not None else Holding()
     for _, amount, at in history:
         rebuilt.trade(amount, at, cs, step)
     _add(mirror.cash, settle, rebuilt.realized - aggregate.realized)
     mirror.positions[symbol] = rebuilt
+
+
+def _fold(
+    mirror: VenueMirror,
+    symbol: str,
+    history: list[TradeEntry],
+    horizon_ms: int,
+    contract_size: Decimal,
+    step: Decimal,
+) -> None:
+    """Fold ``symbol``'s history older than ``horizon_ms`` into ``mirror.folded``."""
+    end = bisect_left(history, horizon_ms, key=lambda entry: entry[0][0])
+    if not end:
+        return
+    floor = mirror.folded.get(symbol)
+    base = _copy(floor[1]) if floor is not None else Holding()
+    for _, amount, at in history[:end]:
+        base.trade(amount, at, contract_size, step)
+    mirror.folded[symbol] = (history[end - 1][0], base)
+    del history[:end]
 
 
 # -- VIEWS --------------------------------------------------------------------
@@ -243,6 +280,12 @@ class Ledger:
         self.agents: dict[str, AgentBook] = {}
         self.venues: dict[str, VenueMirror] = {}
         self._trades: set[tuple[str, str]] = set()
+        self.trade_times: dict[str, list[tuple[int, str]]] = {}
+        """Per venue, a heap of (timestamp ms, trade id) of the ids in the dedup set."""
+        self.trade_newest: dict[str, int] = {}
+        """Per venue, the newest trade's timestamp (ms) booked: where the fill cursor trails."""
+        self.trade_horizon: dict[str, int] = {}
+        """Per venue, trades older than this (ms) have their ids forgotten (``prune_trades``)."""
         self.marks: dict[SymbolKey, Decimal] = {}
         self._quote_assets: dict[str, set[str]] = {}
         for (venue, _), market in markets.items():
@@ -287,6 +330,39 @@ class Ledger:
     def has_trade(self, venue: str, trade_id: str) -> bool:
         return (venue, trade_id) in self._trades
 
+    def behind_horizon(self, venue: str, timestamp_ms: int) -> bool:
+        """Tell whether a trade this old may have had its id forgotten (``prune_trades``)."""
+        horizon = self.trade_horizon.get(venue)
+        return horizon is not None and timestamp_ms < horizon
+
+    def prune_trades(self, venue: str, keep_ms: int) -> int:
+        """Forget the ids of ``venue``'s trades older than ``keep_ms`` behind its newest; return how many.
+
+        The caller guarantees such trades are never offered again (the fill cursor
+        trails the newest trade by less than ``keep_ms``) and refuses any that is
+        (``behind_horizon``). The perp history behind the horizon is folded into one
+        holding per symbol: a late trade can no longer land before it.
+        """
+        newest = self.trade_newest.get(venue)
+        if newest is None:
+            return 0
+        horizon = newest - keep_ms
+        if horizon <= self.trade_horizon.get(venue, horizon - 1):
+            return 0
+        self.trade_horizon[venue] = horizon
+        heap = self.trade_times.get(venue, [])
+        pruned = 0
+        while heap and heap[0][0] < horizon:
+            _, trade_id = heapq.heappop(heap)
+            self._trades.discard((venue, trade_id))
+            pruned += 1
+        mirror = self.venues.get(venue)
+        if mirror is not None:
+            for symbol, history in mirror.history.items():
+                cs = self._markets[(venue, symbol)].contract_size
+                _fold(mirror, symbol, history, horizon, cs, self._cash_step)
+        return pruned
+
     def apply_fill(
         self,
         agent: str,
@@ -308,6 +384,10 @@ class Ledger:
         if (venue, trade_id) in self._trades:
             return FillOutcome.DUPLICATE
         self._trades.add((venue, trade_id))
+        if timestamp_ms is not None:
+            heapq.heappush(self.trade_times.setdefault(venue, []), (timestamp_ms, trade_id))
+            if timestamp_ms > self.trade_newest.get(venue, timestamp_ms - 1):
+                self.trade_newest[venue] = timestamp_ms
         book = self.book(agent)
         mirror = self.mirror(venue)
         step = self._cash_step

@@ -33,7 +33,7 @@ from core.errors import (
 )
 from core.events import FundingPayment
 from core.metrics import OrderMetrics
-from core.models import Balances, Frozen, Order, OrderRequest, Position
+from core.models import Balances, Frozen, Order, OrderRequest, Position, Trade
 from core.money import ZERO, Dec
 from exchanges.port import BatchCreates, Exchange
 from gateway.breaker import BreakerState, TripReason
@@ -42,6 +42,7 @@ from gateway.crashpoints import INERT, CrashPoints
 from gateway.engine import GatewayEngine
 from gateway.engine_records import WalRecord
 from gateway.engine_types import (
+    FILL_LOOKBACK_MS,
     CancelAction,
     CancelFailure,
     Denied,
@@ -61,8 +62,6 @@ from risk.reconcile import Verdict
 
 log = logging.getLogger(__name__)
 
-FILL_LOOKBACK_MS = 60_000
-"""How far behind the newest trade seen the fill cursor stays (late trade reports)."""
 SETTLE_DELAYS_S: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 """Waits before re-asking a venue whose books differ at recovery (31.5 s in all): long
 enough for trades a venue reports late, short enough that a real difference halts soon."""
@@ -223,6 +222,10 @@ class GatewayService:
             restored = restore_latest(self.engine, self.checkpoints.store)
         start = restored.upto_seq
         replayed = replay_after(self.wal, self.engine, start, self.audit)
+        for name in self.venues:  # the fill cursor is durable: the log's newest trade
+            newest = self.engine.newest_trade_ms(name)
+            if self._fill_cursor_ms.get(name) is None and newest is not None:
+                self._fill_cursor_ms[name] = newest - FILL_LOOKBACK_MS
         report = self.wal.report
         assert report is not None
         self.crash.reach("mid_recovery")
@@ -282,7 +285,9 @@ class GatewayService:
         The cursor trails the newest trade seen by ``FILL_LOOKBACK_MS``: venues
         report some trades late, stamped with their (older) execution time, and a
         cursor at the newest trade would skip them for good. Re-fetched trades
-        are deduplicated by trade id.
+        are deduplicated by trade id. Trades are applied oldest first, so the newest
+        trade logged (where a restart's cursor starts: ``recover``) never passes one
+        fetched and not yet logged.
         """
         applied = 0
         for name, venue in self.venues.items():
@@ -293,7 +298,7 @@ class GatewayService:
                 log.warning("fills of %s not fetched: %s", name, exc)
                 continue
             newest: int | None = None
-            for trade in trades:
+            for trade in sorted(trades, key=_timestamp):
                 self.crash.reach("mid_fill")
                 decision = self.engine.on_fill(trade)
                 if decision.records:
@@ -710,6 +715,10 @@ async def _create_orders(
         r if isinstance(r, Order | BaseException) else TypeError(f"not an order: {r!r}")
         for r in results
     ]
+
+
+def _timestamp(trade: Trade) -> int:
+    return trade.timestamp
 
 
 def intents_of(raw: Iterable[Mapping[str, Any]]) -> list[OrderIntent]:

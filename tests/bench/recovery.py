@@ -54,6 +54,7 @@ GOAL_S = 2.0
 CONFIG = EngineConfig(
     terminal_order_retention_ns=3600 * NS_PER_S,
     idempotency_retention_ns=7 * 24 * 3600 * NS_PER_S,
+    trade_id_retention_ns=3600 * NS_PER_S,
 )
 
 
@@ -102,11 +103,16 @@ def generate(scratch: Path, records: int, every: int) -> dict[str, Any]:
         "generate_s": round(generate_s, 2),
         "checkpoints_written": checkpoints.stats.written,
         "checkpoint_bytes": checkpoints.stats.last_bytes,
-        "checkpoint_dump_ms": round(checkpoints.stats.last_dump_s * 1000, 1),
+        "checkpoint_stall_ms": round(checkpoints.stats.last_stall_s * 1000, 2),
+        "checkpoint_encode_ms": round(checkpoints.stats.last_encode_s * 1000, 1),
         "segments_archived": checkpoints.stats.segments_retired,
         "orders_in_table": len(snapshot.orders),
         "orders_retired": snapshot.retired_orders,
         "intents": snapshot.counters.get("intents", 0),
+        "trade_ids_kept": len(engine.ledger.seen_trades),
+        "perp_history_rows": sum(
+            len(r) for m in engine.ledger.venues.values() for r in m.history.values()
+        ),
     }
 
 

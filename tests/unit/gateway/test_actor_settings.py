@@ -224,6 +224,7 @@ def test_tuning_when_gateway_section_then_retention_in_ns_and_checkpoint_setting
         GatewayConfig(
             order_retention_s=90.0,
             idempotency_retention_s=None,
+            trade_id_retention_s=120.0,
             checkpoint_every_records=500,
             checkpoint_every_s=None,
             retire_segments="delete",
@@ -231,6 +232,8 @@ def test_tuning_when_gateway_section_then_retention_in_ns_and_checkpoint_setting
     )
     assert engine.terminal_order_retention_ns == 90 * 10**9
     assert engine.idempotency_retention_ns is None
+    assert engine.trade_id_retention_ns == 120 * 10**9
+    assert GatewayConfig().trade_id_retention_s == 3_600.0
     assert (checkpoints.every_records, checkpoints.every_s) == (500, None)
     assert checkpoints.retire == "delete"
     assert GatewaySettings(state_dir="x", venues=("binance",)).checkpoints is not None

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.clock import NS_PER_S, SimulatedClock
+from core.models import OrderStatus
 from gateway.breaker import BreakerState, TripReason
 from gateway.engine import GatewayEngine
 from gateway.engine_checkpoint import STATE_VERSION, CheckpointInvalid
@@ -83,7 +84,6 @@ def _comparable(engine: GatewayEngine) -> dict[str, Any]:
     state = engine.checkpoint_state()
     state["breaker"] = {k: state["breaker"][k] for k in ("state", "since_ns")}
     del state["drawdown"], state["probes_reported"]
-    state["ledger"]["trades"] = sorted(state["ledger"]["trades"])
     return state
 
 
@@ -141,6 +141,77 @@ def test_recover_when_checkpoint_then_tail_then_equals_full_replay(
     replayed = _replay(live.clock, config, live.log)
     assert recovered.snapshot() == replayed.snapshot()
     assert _comparable(recovered) == _comparable(replayed)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    ops=st.lists(st.one_of(_op, _breaker_op), min_size=10, max_size=80),
+    cuts=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+)
+def test_capture_when_engine_goes_on_then_encodes_the_state_of_its_moment(
+    ops: list[tuple[Any, ...]], cuts: tuple[float, float]
+) -> None:
+    """Captured on the loop, encoded later in a thread: what happened meanwhile is not in it.
+
+    Two captures (the second reuses the first one's copies of unchanged orders); the
+    second restored + the records after it == a full replay.
+    """
+    live = Recorder(RETAINING)
+    first, second = sorted(int(len(ops) * c) for c in cuts)
+    captures: list[tuple[Any, dict[str, Any], int]] = []
+    for index, op in enumerate([*ops, ("tick",)]):
+        if index in (first, second) and len(captures) < 2:
+            now = live.engine.checkpoint_state()
+            captures.append((live.engine.capture_state(), now, len(live.log)))
+        _drive(live.engine, live.clock, live.sends, op)
+    for capture, at_the_time, _ in captures:
+        assert _plain_json(capture.encode()) == _plain_json(at_the_time)
+    _, state, upto = captures[-1]
+    recovered = _recover(live.clock, RETAINING, state, live.log[upto:])
+    replayed = _replay(live.clock, RETAINING, live.log)
+    assert recovered.snapshot() == replayed.snapshot()
+    assert _comparable(recovered) == _comparable(replayed)
+
+
+def test_restore_when_version_1_state_then_upgraded_to_the_same_engine() -> None:
+    """A checkpoint written before the compact format (rows per retired order) still reads."""
+    live = Recorder(RETAINING)
+    engine, clock = live.engine, live.clock
+    for n in range(4):
+        decision = engine.submit(intent(f"v1-{n}"))
+        assert isinstance(decision, Send)
+        apply(engine, decision.records)
+        answer = venue_order(decision, OrderStatus.CLOSED, "0.01", venue_id=f"v-{n}")
+        apply(engine, engine.on_result(decision.client_order_id, answer).records)
+        fill = trade(decision, f"t-{n}", "0.01", venue_id=f"v-{n}")
+        apply(engine, engine.on_fill(fill).records)
+        clock.advance(30 * NS_PER_S)
+    apply(engine, engine.set_budgets({"arb": D(10_000)}).records)
+    state = _plain_json(engine.checkpoint_state())
+    assert state["retired"]["count"] >= 2
+    old = dict(state, version=1)
+    keys = engine._retired
+    old["retired"] = [
+        [cid, r.fingerprint, r.agent_id, r.venue, str(r.state), str(r.filled),
+         None if r.average_price is None else str(r.average_price), r.venue_order_id,
+         str(r.reservation), r.reason, r.created_ns, r.updated_ns, r.retired_ns]
+        for cid in keys._index
+        for r in [keys.get(cid)]
+        if r is not None
+    ]  # fmt: skip
+    old["by_venue_id"] = state["by_venue_id"] + [
+        [row[3], row[7], row[0]] for row in old["retired"] if row[7]
+    ]
+    old["ledger"] = dict(state["ledger"], trades=[[VENUE, f"t-{n}"] for n in range(4)])
+    restored = _fresh(clock, RETAINING)
+    restored.restore_checkpoint(old)
+    restored.finish_recovery()
+    restored.mark({(VENUE, SPOT): MID, (VENUE, PERP): MID})  # marks are volatile
+    assert restored.snapshot() == engine.snapshot()
+    for row in old["retired"]:
+        assert restored.retired(row[0]) == engine.retired(row[0])
+        assert restored.order_for_venue_id(VENUE, row[7]) == row[0]
+    assert restored.ledger.seen_trades == engine.ledger.seen_trades
 
 
 def test_recover_when_checkpoint_holds_in_flight_orders_then_they_are_asked_about_not_sent() -> (
