@@ -35,6 +35,7 @@ VIOLATION_KINDS = (
     "idempotency",
     "unresolved_at_end",
     "wal_corruption_missed",
+    "checkpoint_fallback",
     "liveness",
     "error",
 )

@@ -86,6 +86,9 @@ class SimResult:
     first_failures: dict[int, list[str]] = field(default_factory=dict)
     digests: list[str] = field(default_factory=list)
     corruption_drills: int = 0
+    checkpoint_drills: int = 0
+    checkpoints_written: int = 0
+    recovered_from_checkpoint: int = 0
 
     @property
     def violations(self) -> int:
@@ -107,6 +110,9 @@ class SimResult:
             "orders",
             "fills",
             "corruption_drills",
+            "checkpoint_drills",
+            "checkpoints_written",
+            "recovered_from_checkpoint",
         ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.crashes += other.crashes
@@ -146,6 +152,10 @@ class SimResult:
             "idempotency_errors": self.by_kind["idempotency"],
             "unresolved_at_end": self.by_kind["unresolved_at_end"],
             "wal_corruption_missed": self.by_kind["wal_corruption_missed"],
+            "checkpoint_fallback_errors": self.by_kind["checkpoint_fallback"],
+            "checkpoints_written": self.checkpoints_written,
+            "recovered_from_checkpoint": self.recovered_from_checkpoint,
+            "checkpoint_drills": self.checkpoint_drills,
             "liveness": self.by_kind["liveness"],
             "corruption_drills": self.corruption_drills,
             "errors": self.by_kind["error"],
@@ -540,6 +550,9 @@ def _result(world: World, driver: Driver) -> SimResult:
     result.intents, result.accepted, result.denied = driver.intents, driver.accepted, driver.denied
     result.orders = len(world.paper.all_orders())
     result.corruption_drills = world.corruption_drills
+    result.checkpoint_drills = world.checkpoint_drills
+    result.checkpoints_written = world.checkpoints_written
+    result.recovered_from_checkpoint = world.recovered_from_checkpoint
     result.fills = len(world.paper.my_trades())
     result.crashes = sum(world.crashes.values())
     result.crashes_by_point = dict(world.crashes)

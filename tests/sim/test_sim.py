@@ -489,3 +489,44 @@ def test_sim_when_liveness_bug_planted_then_caught(
         config = SimConfig(steps=60)
     result = run_seeds(range(6), config)
     assert result.by_kind["liveness"] > 0, result.by_kind
+
+
+@pytest.mark.parametrize("bug", ["skips_the_tail", "drops_tombstones", "ignores_the_checksum"])
+def test_sim_when_checkpoint_bug_planted_then_caught(
+    bug: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Planted checkpoint bugs (issue 13 part 5), each caught by the sweep's checks.
+
+    ``skips_the_tail``: recovery restores the checkpoint but does not apply the WAL after
+    it. ``drops_tombstones``: restore loses a field (cancels that came before their submit).
+    ``ignores_the_checksum``: a damaged checkpoint is restored instead of skipped.
+    """
+    import gateway.checkpoint
+    import gateway.service
+    from gateway.engine_checkpoint import CheckpointedState
+
+    clean = run_seeds(range(8), SimConfig(steps=60))
+    assert clean.violations == 0, clean.first_failures
+    assert clean.recovered_from_checkpoint > 0 and clean.checkpoint_drills > 0
+    if bug == "skips_the_tail":
+        real_replay = gateway.checkpoint.replay_after
+
+        def replay(wal: Any, engine: Any, start: int, audit: Any = None) -> int:
+            if not start:
+                return real_replay(wal, engine, start, audit)
+            for _ in wal.replay(after_seq=start):  # read, never applied
+                pass
+            return 0
+
+        monkeypatch.setattr(gateway.service, "replay_after", replay)
+    elif bug == "drops_tombstones":
+        real_restore = CheckpointedState.restore_checkpoint
+
+        def forgetful(self: CheckpointedState, state: Any) -> None:
+            real_restore(self, {**state, "tombstones": []})
+
+        monkeypatch.setattr(CheckpointedState, "restore_checkpoint", forgetful)
+    else:
+        monkeypatch.setattr(gateway.checkpoint, "_digest", lambda upto, body: "same")
+    result = run_seeds(range(8), SimConfig(steps=60))
+    assert result.violations > 0, result.by_kind

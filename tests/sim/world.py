@@ -26,6 +26,7 @@ from exchanges.paper.config import LiquidationModelConfig, PaperVenueConfig
 from exchanges.paper.ledger import LedgerKind
 from exchanges.paper.venue import PaperVenue
 from gateway.breaker import BreakerState, Trigger
+from gateway.checkpoint import Checkpointer, CheckpointSettings, CheckpointStore
 from gateway.crashpoints import POINTS, CrashPoints
 from gateway.crashpoints import SimulatedCrash as PointCrash
 from gateway.disk import SimulatedCrash as PowerCut
@@ -118,6 +119,8 @@ class World:
         )
         self.limits = limits or RiskLimits()
         self.engine_config = engine_config
+        self.checkpoint_every: int | None = self.rng.choice((None, 5, 17, 40))
+        """Records between engine checkpoints (None: this seed recovers from the whole log)."""
         self.recovery_crash_rate = recovery_crash_rate
         self.log: list[str] = log if log is not None else []
         self.crashes: dict[str, int] = {}
@@ -125,6 +128,9 @@ class World:
         self.restarts = 0
         self.probes = 0
         self.corruption_drills = 0
+        self.checkpoint_drills = 0
+        self.checkpoints_written = 0
+        self.recovered_from_checkpoint = 0
         """Readiness probes sent (before and during each recovery)."""
         self.adopted = False
         self.funding_in_doubt = False
@@ -158,7 +164,19 @@ class World:
             crash=CrashPoints(),
             sleep=self._sleep,
             settle_delays_s=SETTLE_DELAYS_S,
+            checkpoints=self.checkpointer(),
         )
+
+    def checkpointer(self) -> Checkpointer | None:
+        """Checkpoints beside the WAL on the simulated disk, written inline (one thread):
+        a power cut in their fsyncs leaves a torn temp file, never a half checkpoint.
+        Segments are kept (the checks read the whole log)."""
+        if self.checkpoint_every is None:
+            return None
+        settings = CheckpointSettings(
+            every_records=self.checkpoint_every, every_s=None, retire="keep"
+        )
+        return Checkpointer(CheckpointStore(self.disk), settings, self.clock, offload=False)
 
     async def _sleep(self, seconds: float) -> None:
         """The gateway waits on the simulated clock (its re-asks at recovery let time pass)."""
@@ -193,6 +211,7 @@ class World:
             finally:
                 self.venue.on_call = None
             recovery = service.stats.recovery
+            self.recovered_from_checkpoint += recovery.get("checkpoint", 0) > 0
             verdict = recovery.get("reconciliation", {}).get(VENUE)
             self.note(
                 f"recovered: replayed={recovery.get('replayed')} torn={report.torn_bytes}"
@@ -211,6 +230,8 @@ class World:
         old = getattr(self, "service", None)
         if old is None:
             return
+        if old.checkpoints is not None:
+            self.checkpoints_written += old.checkpoints.stats.written
         for name, value in vars(old.stats).items():
             if isinstance(value, int):
                 self.service_totals[name] = self.service_totals.get(name, 0) + value
@@ -284,6 +305,7 @@ class World:
         frame of the last segment); recovery must raise ``WalCorruption`` with that
         record's segment and offset, and cut nothing. Run once a seed has settled.
         """
+        await self.checkpoint_drill()
         records = list(Wal("probe", disk=self.disk).replay())
         if not records:
             return
@@ -308,6 +330,35 @@ class World:
             self.violate("wal_corruption_missed", f"{where}: recovery replayed it without a halt")
         if len(self.disk.read(target.segment)) != size:
             self.violate("wal_corruption_missed", f"{where}: recovery cut the segment")
+
+    async def checkpoint_drill(self) -> None:
+        """Damage one byte of the newest engine checkpoint; a rebooted gateway must fall back.
+
+        Recovery must skip it (naming it), start from the older one or the whole log, and
+        reach the state a replay of the whole log reaches: never less, never a halt.
+        """
+        store = CheckpointStore(self.disk)
+        kept = store.sequences()
+        if not kept:
+            return
+        self.disk._crash_at_fsync = None  # the seed is over: a power cut still armed is moot
+        name = f"engine-checkpoint-{kept[-1]:020d}"
+        size = len(self.disk.read(name))
+        self.disk.corrupt(name, self.rng.randrange(size), xor=1 << self.rng.randrange(8))
+        self.checkpoint_drills += 1
+        self.note(f"DRILL corrupt checkpoint {name}")
+        service = self.build_service()
+        await service.recover()
+        skipped = service.stats.recovery.get("checkpoints_skipped", [])
+        if not skipped or name not in skipped[0]:
+            self.violate("checkpoint_fallback", f"{name} damaged: recovery skipped {skipped}")
+        replayed = GatewayEngine(self.markets, self.limits, self.clock, config=self.engine_config)
+        for record in Wal("probe", disk=self.disk).replay():
+            replayed.apply(record.type, record.payload)
+        ours, whole = service.engine.snapshot(), replayed.snapshot()
+        for part in ("orders", "tombstones", "venues", "counters", "breaker"):
+            if getattr(ours, part) != getattr(whole, part):
+                self.violate("checkpoint_fallback", f"{name} damaged: {part} differ from a replay")
 
     async def crash_now(self, *, power_cut: bool = False) -> None:
         """Kill the gateway between two calls: a SIGKILL, or with ``power_cut`` a power cut."""
