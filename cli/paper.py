@@ -521,11 +521,14 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
     for name, stats in agent_stats.items():
         view = snapshot.agents.get(name)
         orders = [o for o in snapshot.orders if o.agent_id == name]
+        # Terminal orders leave the gateway's table after [gateway] order_retention_s
+        # (market time); their keys stay, and count here as what the agent placed.
+        retired, retired_filled = snapshot.retired_by_agent.get(name, (0, 0))
         per_agent[name] = {
             "status": stats["status"],
             "decisions": stats["decisions"],
-            "orders": len(orders),
-            "filled_orders": sum(1 for o in orders if o.filled > 0),
+            "orders": len(orders) + retired,
+            "filled_orders": sum(1 for o in orders if o.filled > 0) + retired_filled,
             "denied": stats["denied"],
             "errors": stats["errors"],
             "last_denial": stats["last_denial"],
@@ -535,7 +538,7 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
             "unrealized": str(view.unrealized) if view else "0",
             "pnl": str(view.pnl) if view else "0",
             "budget": str(view.budget) if view else "0",
-            "idle_reason": idle_reason_of(stats, len(orders)),
+            "idle_reason": idle_reason_of(stats, len(orders) + retired),
         }
     status = gateway.status()
     return {

@@ -254,6 +254,21 @@ class RetiredKeys:
             self._head = 0
         return head - start
 
+    def tally(self) -> dict[str, tuple[int, int]]:
+        """Return per agent ``(orders, orders with a fill)`` among the keys kept.
+
+        What a run's summary adds to the live table's orders: a retired order still
+        counts as placed (and filled) for as long as its key is kept.
+        """
+        out: dict[str, list[int]] = {}
+        base = self._base
+        for at in self._index.values():
+            fields = self._rows[at - base].split("\t", 4)
+            counts = out.setdefault(fields[1], [0, 0])
+            counts[0] += 1
+            counts[1] += Decimal(fields[3]) > 0
+        return {agent: (n, filled) for agent, (n, filled) in sorted(out.items())}
+
     def capture(self) -> RetiredCapture:
         """Return the keys as they are now, in O(1) (see ``RetiredCapture``)."""
         return RetiredCapture(

@@ -204,6 +204,7 @@ class EngineState:
             reconciled_venues=tuple(sorted(self._reconciled)),
             counters=dict(sorted(self._counters.items())),
             retired_orders=len(self._retired),
+            retired_by_agent=self._retired.tally(),
         )
 
     def retired(self, client_order_id: str) -> RetiredOrder | None:

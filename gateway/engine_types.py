@@ -240,3 +240,5 @@ class EngineSnapshot(Frozen):
     counters: dict[str, int]
     retired_orders: int = 0
     """Terminal orders dropped from ``orders`` after the retention; their keys are kept."""
+    retired_by_agent: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    """Per agent, ``(orders, orders with a fill)`` among those retired orders."""

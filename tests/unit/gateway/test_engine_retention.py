@@ -50,6 +50,19 @@ def test_retention_when_terminal_order_older_than_window_then_dropped_from_table
     assert engine.snapshot().orders == ()
 
 
+def test_snapshot_when_orders_retired_then_still_counted_per_agent() -> None:
+    """A run's summary counts what an agent placed, not only what is left in the table."""
+    engine, clock = make_engine(config=WINDOW)
+    _filled(engine, "a")
+    _filled(engine, "b")
+    assert engine.snapshot().retired_by_agent == {}
+    _later(engine, clock, 61)
+    snapshot = engine.snapshot()
+    assert snapshot.orders == () and snapshot.retired_by_agent == {"mm": (2, 2)}
+    _later(engine, clock, 600)  # the keys expire: nothing is left to count
+    assert engine.snapshot().retired_by_agent == {}
+
+
 def test_retention_when_order_still_open_then_never_dropped() -> None:
     engine, clock = make_engine(config=WINDOW)
     decision = engine.submit(intent("a"))
