@@ -49,6 +49,7 @@ from gateway.engine_types import (
     EventDecision,
     EventOutcome,
     Existing,
+    FailureKind,
     ResolveAction,
     Send,
     failure_from_error,
@@ -479,7 +480,7 @@ class GatewayService:
                 cid = send.client_order_id
                 if isinstance(answer, BaseException):
                     failure = failure_from_error(answer)
-                    if failure.kind.value == "unknown":
+                    if failure.kind is FailureKind.UNKNOWN:
                         self.stats.unknown_outcomes += 1
                         self._metrics.unknown += 1
                     else:
@@ -719,8 +720,3 @@ async def _create_orders(
 
 def _timestamp(trade: Trade) -> int:
     return trade.timestamp
-
-
-def intents_of(raw: Iterable[Mapping[str, Any]]) -> list[OrderIntent]:
-    """Build intents from plain mappings (what a CLI or a test passes)."""
-    return [OrderIntent.model_validate(item) for item in raw]
