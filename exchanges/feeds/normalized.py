@@ -501,7 +501,9 @@ def read_events(path: Path | str) -> Iterator[MarketEvent]:
     read_metadata(path)
     con = duckdb.connect(":memory:")
     try:
-        described = con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+        described = con.execute(
+            "DESCRIBE SELECT * FROM read_parquet(?, hive_partitioning = false)", [str(path)]
+        ).fetchall()
         have = {str(name): str(dtype) for name, dtype, *_ in described}
         wanted = {name: "BIGINT" if dtype == _I64 else "VARCHAR" for name, dtype in COLUMNS}
         wanted["snapshot"] = "BOOLEAN"
@@ -513,7 +515,8 @@ def read_events(path: Path | str) -> Iterator[MarketEvent]:
             raise DataFormatError(path, "bad column types: " + "; ".join(wrong))
         select = ", ".join(_sql_identifier(name) for name in _COLUMN_NAMES)
         reader = con.sql(
-            f"SELECT {select}, file_row_number FROM read_parquet(?, file_row_number = true) "
+            f"SELECT {select}, file_row_number FROM read_parquet(?, file_row_number = true, "
+            "hive_partitioning = false) "
             "ORDER BY ts_ns, file_row_number",
             params=[str(path)],
         ).to_arrow_reader(_READ_BATCH_ROWS)

@@ -93,6 +93,15 @@ def test_read_events_when_written_then_every_kind_round_trips_exactly(tmp_path: 
     assert [repr(e) for e in back] == [repr(e) for e in EVERY_KIND]
 
 
+def test_read_events_when_under_hive_style_folders_then_own_columns_kept(tmp_path: Path) -> None:
+    """Folders named like columns (``symbol=``, ``venue=``) must not overwrite the file's own."""
+    folder = tmp_path / "venue=elsewhere" / "symbol=OTHER" / "kind=x"
+    folder.mkdir(parents=True)
+    path = folder / "all.swarm.parquet"
+    write_events(path, EVERY_KIND)
+    assert list(read_events(path)) == EVERY_KIND
+
+
 def test_read_events_when_written_out_of_order_then_sorted_by_time_and_ties_keep_input_order(
     tmp_path: Path,
 ) -> None:
