@@ -40,6 +40,8 @@ def _shape(fn: Callable[..., Any], *, positional: bool = False) -> list[tuple[st
     hints = typing.get_type_hints(fn)
     shape = []
     for param in list(inspect.signature(fn).parameters.values())[1:]:
+        if param.name.startswith("_ray_"):
+            continue  # Ray adds its tracing context to an actor class's methods once wrapped
         kind = None if positional else param.kind
         shape.append((param.name, param.default, hints.get(param.name), kind))
     return shape
