@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -160,9 +161,11 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
 
     from cli.console import render_progress
     from cli.runtime import create_actor, shutdown_ray, start_ray
+    from cli.supervisor import AgentSupervisor
     from exchanges.feeds.actor import FeedActor
     from exchanges.paper_actor import VenueActor
     from exchanges.venue_client import VenueClient
+    from gateway.client import GatewayUnavailable
 
     ray_facts = start_ray(config.ray, address=args.address, dashboard=args.dashboard)
     if ray_facts.get("dashboard_url") and not args.json:
@@ -197,6 +200,7 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             lockstep=args.lockstep,
             **source,
         )
+        recipes: dict[str, Any] = {}
         gateway, pushers = (
             start_trading(
                 config,
@@ -206,11 +210,24 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
                 variants=variants,
                 run_dir=run_dir,
                 resumed=bool(meta),
+                recipes=recipes,
             )
             if agents
             else (None, {})
         )
         council = start_council(config, agents, create_actor) if agents else None
+        supervisor = (
+            AgentSupervisor(
+                pushers,
+                recipes,
+                sent=lambda: int(gateway.status().get("stats", {}).get("sends", 0)),
+                replaced=lambda name, handle: ray.get(
+                    feed.replace_agent.remote(name, handle), timeout=10
+                ),
+            )
+            if pushers and gateway is not None
+            else None
+        )
         exporter = None
         if gateway is not None and config.metrics.enabled:
             from cli.metrics import start_exporter
@@ -237,32 +254,56 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
             )
             if cockpit.url:  # the one place the token is written: the operator's URL
                 print(f"dashboard: {cockpit.url}", file=sys.stderr, flush=True)
-        ref = feed.run.remote(clients, pushers, gateway, council)
+        ref = feed.run.remote(clients, dict(pushers), gateway, council)
+        if supervisor is not None:
+            print(f"supervising {len(pushers)} agents", file=sys.stderr, flush=True)
         with _StopOnInterrupt() as interrupt:
             # No KeyboardInterrupt inside a Ray call: the first Ctrl+C only asks the feed
             # to stop after its batch in flight; a second one aborts the driver.
             if args.no_tui or args.json:
                 while not ray.wait([ref], timeout=0.25)[0]:
                     interrupt.forward(feed)
+                    if supervisor is not None and supervisor.due():
+                        supervisor.check(ray.get(feed.progress.remote(), timeout=10))
             else:
-                _watch(ref, feed, clients, render_progress, gateway, council, interrupt, pushers)
+                _watch(
+                    ref,
+                    feed,
+                    clients,
+                    render_progress,
+                    gateway,
+                    council,
+                    interrupt,
+                    pushers,
+                    supervisor,
+                )
+        gateway_lost: str | None = None
         try:
             run = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-            raise cause from None
+            if not isinstance(cause, GatewayUnavailable):
+                raise cause from None
+            # The gateway's node is gone: nothing can be sent, the run cannot go on.
+            gateway_lost = f"gateway lost: {cause}"
+            print(f"stopping: {gateway_lost}", file=sys.stderr, flush=True)
+            run = _run_so_far(ray.get(feed.progress.remote(), timeout=10), data_dir, gateway_lost)
         if exporter is not None:
             exporter.stop()
         if cockpit is not None:
             cockpit.stop()
         if alerts is not None:
             alerts.close()
-        agent_summary = finish_trading(gateway, pushers) if gateway is not None else {}
-        if council is not None:
+        losses = supervisor.finish() if supervisor is not None and gateway_lost is None else {}
+        if gateway_lost is not None:
+            agent_summary = {"agents_stopped": stop_agents(pushers)}
+        else:
+            agent_summary = finish_trading(gateway, pushers) if gateway is not None else {}
+        if council is not None and gateway_lost is None:
             agent_summary["council"] = council_summary(council.history())
-        stats = {name: client.stats() for name, client in clients.items()}
-        conservation = {name: client.check_conservation() for name, client in clients.items()}
-        if gateway is not None and data_dir is not None:  # clean stop: what --resume needs
+        stats, conservation = venue_reports(clients)
+        if gateway is not None and data_dir is not None and gateway_lost is None:
+            # clean stop: what --resume needs
             market_ns = ray.get(feed.progress.remote())["market_time_ns"]
             for name, client in clients.items():
                 ray.get(client.handle.save.remote(str(saved / f"{name}.state")))
@@ -282,6 +323,8 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         shutdown_ray()
     summary = summarize(run, stats, conservation)
     summary.update(agent_summary)
+    if supervisor is not None:
+        summary.update(losses or supervisor.ledger.summary())
     summary["venues_with_data"] = venues_in_data
     summary["bound_to_data"] = bindings
     for agent_id, reason in unserved.items():  # the data, not the strategy, held these back
@@ -296,7 +339,47 @@ def run_paper(args: Any, config: SwarmConfig) -> int:
         print(
             json.dumps({k: v for k, v in summary.items() if k != "venues"}, default=str, indent=2)
         )
+    if gateway_lost is not None:
+        return EXIT_GATEWAY_LOST
     return 0 if summary["conservation_errors"] == 0 else 1
+
+
+EXIT_GATEWAY_LOST = 3
+"""The exit code of a paper run stopped because its gateway (its node) was lost."""
+
+
+def _run_so_far(progress: dict[str, Any], data_dir: Path | None, reason: str) -> dict[str, Any]:
+    """The feed's counters as a run summary, for a run that could not go on."""
+    elapsed = float(progress.get("elapsed_s") or 0.0)
+    events = int(progress.get("events", 0))
+    return {
+        "data_dir": str(data_dir) if data_dir is not None else None,
+        "stopped_by": reason,
+        "events": events,
+        "elapsed_s": elapsed,
+        "events_per_s": round(events / elapsed) if elapsed > 0 else None,
+        "feed": progress.get("feed", {}),
+        "generated": progress.get("generated", {}),
+    }
+
+
+def venue_reports(
+    clients: Mapping[str, Any],
+) -> tuple[dict[str, dict[str, Any]], dict[str, list[str]]]:
+    """Every venue's stats and conservation check; a lost venue's balances cannot be
+    checked, which counts as a conservation error (the summary says why)."""
+    from exchanges.venue_client import lost_actor_errors
+
+    stats: dict[str, dict[str, Any]] = {}
+    conservation: dict[str, list[str]] = {}
+    for name, client in clients.items():
+        try:
+            stats[name] = client.stats()
+            conservation[name] = client.check_conservation()
+        except lost_actor_errors() as exc:
+            stats[name] = {"lost": f"{type(exc).__name__}"}
+            conservation[name] = [f"venue {name} lost: its balances could not be checked"]
+    return stats, conservation
 
 
 def _end_run_actors(config: SwarmConfig, agents: dict[str, Any], variants: tuple[Any, ...]) -> None:
@@ -382,14 +465,22 @@ def start_trading(
     variants: tuple[Any, ...] = (),
     run_dir: Path | None = None,
     resumed: bool = False,
+    recipes: dict[str, Any] | None = None,
 ) -> tuple[Any, dict[str, Any]]:
     """Start the gateway, the agents and the shadow variants; set the starting budgets.
+
+    ``recipes`` (filled when given): agent id -> how to create that agent again
+    (``cli.runtime.replace_actor`` with its settings; ``cli.supervisor`` calls it with
+    ``replacing=<the lost handle>`` when the agent's node died).
 
     The gateway's state lives in ``run_dir`` (default: a fresh ``run-<UTC>`` folder: a
     paper run starts fresh paper accounts). ``resumed``: the gateway recovers ``run_dir``'s
     WAL and the budgets in force are the ones it logged, not the config's.
     """
+    from functools import partial
+
     from agents.actor import AgentActor, ShadowSettings
+    from cli.runtime import replace_actor
     from exchanges.venue_client import EventPusher
     from gateway.actor import GatewayActor, GatewaySettings, tuning_of
     from gateway.client import GatewayClient
@@ -424,17 +515,31 @@ def start_trading(
                 spec.kind,
                 {"agent_id": agent_id, **spec.config},
             ),
+            actor_name=f"agent:{agent_id}",
         )
         for agent_id, spec in agents.items()
     }
+    if recipes is not None:
+        for agent_id, spec in agents.items():
+            recipes[agent_id] = partial(
+                replace_actor,
+                "agent",
+                f"agent:{agent_id}",
+                AgentActor,
+                spec.kind,
+                {"agent_id": agent_id, **spec.config},
+            )
     for variant in variants:  # shadows: zero capital from the fund, a private paper market each
         spec = agents[variant.of]
         shadow = ShadowSettings(budget=spec.budget, paper=config.paper, limits=limits)
         settings = {**spec.config, **variant.config, "agent_id": variant.agent_id}
-        handle = create_actor(
-            "agent", f"agent:{variant.agent_id}", AgentActor, spec.kind, settings, shadow=shadow
-        )
-        pushers[variant.agent_id] = EventPusher(variant.agent_id, handle)
+        name = f"agent:{variant.agent_id}"
+        handle = create_actor("agent", name, AgentActor, spec.kind, settings, shadow=shadow)
+        pushers[variant.agent_id] = EventPusher(variant.agent_id, handle, actor_name=name)
+        if recipes is not None:
+            recipes[variant.agent_id] = partial(
+                replace_actor, "agent", name, AgentActor, spec.kind, settings, shadow=shadow
+            )
     return gateway, pushers
 
 
@@ -501,16 +606,50 @@ def idle_reasons(
     return found
 
 
-def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
-    """Stop the agents (their open orders are canceled), settle fills, and report per agent."""
-    import ray
+STOP_DEADLINE_S = 30.0
+"""How long the end of a run waits for each agent to stop (cancel its orders) and report."""
 
+
+def stop_agents(pushers: dict[str, Any]) -> dict[str, str]:
+    """Tell every agent to stop (its open orders are canceled); return each one's outcome
+    ("stopped", or why it could not be reached)."""
+    from agents.client import AgentClient, AgentUnavailable
+
+    outcome: dict[str, str] = {}
+    for name, pusher in pushers.items():
+        try:
+            AgentClient(name, pusher.handle, deadline_s=STOP_DEADLINE_S).stop()
+            outcome[name] = "stopped"
+        except AgentUnavailable as exc:
+            outcome[name] = f"unreachable: {exc}"
+    return outcome
+
+
+def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
+    """Stop the agents (their open orders are canceled), settle fills, and report per agent
+    (an agent that cannot be reached is reported ``unreachable``, from the gateway's books)."""
+    from agents.client import AgentClient, AgentUnavailable
     from agents.idle import idle_reason_of
 
-    ray.get([p.handle.stop.remote() for p in pushers.values()])
+    stopped = stop_agents(pushers)
     gateway.poll()
-    agent_stats = {name: ray.get(p.handle.stats.remote()) for name, p in pushers.items()}
-    scores = {name: ray.get(p.handle.score.remote()) for name, p in pushers.items()}
+    agent_stats: dict[str, dict[str, Any]] = {}
+    scores: dict[str, Any] = {}
+    for name, pusher in pushers.items():
+        client = AgentClient(name, pusher.handle, deadline_s=STOP_DEADLINE_S)
+        try:
+            agent_stats[name] = client.stats()
+            scores[name] = client.score()
+        except AgentUnavailable as exc:
+            stopped[name] = f"unreachable: {exc}"
+            agent_stats[name] = {
+                "status": "unreachable",
+                "decisions": None,
+                "denied": None,
+                "errors": None,
+                "last_denial": None,
+            }
+            scores[name] = None
     shadows = {
         name: dict(agent_stats.pop(name), **{k: str(v) for k, v in score.items()})
         for name, score in scores.items()
@@ -538,7 +677,11 @@ def finish_trading(gateway: Any, pushers: dict[str, Any]) -> dict[str, Any]:
             "unrealized": str(view.unrealized) if view else "0",
             "pnl": str(view.pnl) if view else "0",
             "budget": str(view.budget) if view else "0",
-            "idle_reason": idle_reason_of(stats, len(orders) + retired),
+            "idle_reason": (
+                idle_reason_of(stats, len(orders) + retired)
+                if stats["status"] != "unreachable"
+                else stopped[name]
+            ),
         }
     status = gateway.status()
     return {
@@ -585,12 +728,13 @@ class _StopOnInterrupt:
 def _watch(
     ref: Any,
     feed: Any,
-    clients: dict[str, Any],
+    clients: Mapping[str, Any],
     render: Any,
     gateway: Any = None,
     council: Any = None,
     interrupt: _StopOnInterrupt | None = None,
     pushers: dict[str, Any] | None = None,
+    supervisor: Any = None,
 ) -> None:
     import ray
     from rich.live import Live
@@ -606,6 +750,8 @@ def _watch(
                 interrupt.forward(feed)
             ready, _ = ray.wait([ref], timeout=0.25)
             progress = ray.get(feed.progress.remote())
+            if supervisor is not None and supervisor.due():
+                supervisor.check(progress)
             if pushers and time.monotonic() - asked > IDLE_REFRESH_S:
                 stats = agent_stats(pushers)
                 idle, asked = idle_reasons(pushers, stats), time.monotonic()

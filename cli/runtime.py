@@ -18,9 +18,16 @@ Start or join (``start_ray``)
 Placement (``actor_options``)
     Decided by the pure ``placement`` from the cluster's facts, so callers
     need no change: when a node advertises the gateway resource, the gateway
-    asks for a little of it (it runs where its WAL disk is); agents use the
-    SPREAD strategy; on a cluster of several nodes the feed is pinned to the
-    driver's node, where its data directory was resolved. Explicit overrides win.
+    asks for a little of it (it runs where its WAL disk is), and so do the
+    paper venues (they stand for the outside world: losing a worker node must
+    not close an exchange); agents are dealt over the alive nodes; on a cluster
+    of several nodes the feed is pinned to the driver's node, where its data
+    directory was resolved. Explicit overrides win.
+
+Re-creation (``replace_actor``)
+    A named actor lost with its node is killed for good and created again
+    under the same name, placed over the nodes alive now (the driver's
+    ``cli.supervisor`` does it for the agents).
 """
 
 from __future__ import annotations
@@ -203,7 +210,12 @@ class ClusterFacts:
 
 
 def placement(
-    kind: str, facts: ClusterFacts, *, gateway_resource: str = "gateway", index: int = 0
+    kind: str,
+    facts: ClusterFacts,
+    *,
+    gateway_resource: str = "gateway",
+    index: int = 0,
+    avoid: str | None = None,
 ) -> dict[str, Any]:
     """Return the Ray placement options of an actor of ``kind`` on the cluster ``facts`` describe.
 
@@ -211,14 +223,18 @@ def placement(
     Agents are dealt over the alive nodes in turn (the ``index``-th agent to the
     ``index mod n``-th node). Measured on a two-node ``ray start`` cluster, Ray's SPREAD and
     a soft node affinity both put every agent on one node in some runs, so the affinity is
-    hard: the price is that an agent whose node dies is not restarted elsewhere (restart
-    the run; an agent's state is in the gateway).
+    hard: Ray cannot restart an agent whose node died elsewhere, so the driver re-creates it
+    over the nodes alive then (``replace_actor``; an agent's state is in the gateway).
+    ``avoid``: a node an agent must not be dealt to when another is alive (the node a
+    re-created agent was lost with: Ray may not have declared it dead yet).
+    The paper venues live with the gateway, on the node advertising its resource.
     """
-    if kind == "gateway" and facts.resources.get(gateway_resource, 0) > 0:
+    if kind in ("gateway", "venue") and facts.resources.get(gateway_resource, 0) > 0:
         return {"resources": {gateway_resource: GATEWAY_RESOURCE_SHARE}}
     if kind == "agent":
-        if facts.nodes > 1 and facts.node_ids:
-            return {"node_affinity": facts.node_ids[index % len(facts.node_ids)]}
+        ids = [n for n in facts.node_ids if n != avoid] or list(facts.node_ids)
+        if len(facts.node_ids) > 1:
+            return {"node_affinity": ids[index % len(ids)]}
         return {"scheduling_strategy": "SPREAD"}
     if kind == "feed" and facts.nodes > 1 and facts.driver_node_id:
         return {"node_affinity": facts.driver_node_id}
@@ -242,16 +258,27 @@ def cluster_facts() -> ClusterFacts | None:
 _agents_placed = 0
 
 
-def _ray_placement(kind: str) -> dict[str, Any]:
+_placed_on: dict[str, str] = {}
+"""Named actor -> the node its hard affinity chose (what a re-creation avoids)."""
+
+
+def _ray_placement(kind: str, name: str) -> dict[str, Any]:
     global _agents_placed
     facts = cluster_facts()
     if facts is None:
         return {}
-    options = placement(kind, facts, gateway_resource=_gateway_resource, index=_agents_placed)
+    options = placement(
+        kind,
+        facts,
+        gateway_resource=_gateway_resource,
+        index=_agents_placed,
+        avoid=_avoid.pop(name, None),
+    )
     if kind == "agent":
         _agents_placed += 1
     node = options.pop("node_affinity", None)
     if node is not None:
+        _placed_on[name] = node
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id=node, soft=False)
@@ -259,6 +286,7 @@ def _ray_placement(kind: str) -> dict[str, Any]:
 
 
 _gateway_resource = "gateway"
+_avoid: dict[str, str] = {}  # named actor -> the node its next placement avoids (one use)
 
 
 def set_gateway_resource(name: str) -> None:
@@ -279,7 +307,7 @@ def actor_options(kind: str, name: str, **overrides: Any) -> dict[str, Any]:
     }
     if policy.lifetime:
         options["lifetime"] = policy.lifetime
-    options.update(_ray_placement(kind))
+    options.update(_ray_placement(kind, name))
     options.update(overrides)
     return options
 
@@ -296,6 +324,54 @@ def create_actor(
     (``ray_options`` overrides the kind's policy, see ``actor_options``)."""
     options = actor_options(kind, name, **(ray_options or {}))
     return ray.remote(**options)(cls).remote(*args, **kwargs)
+
+
+NAME_FREED_WITHIN_S = 30.0
+"""How long ``replace_actor`` waits for Ray to free the name of the actor it killed."""
+
+
+def replace_actor(
+    kind: str,
+    name: str,
+    cls: type,
+    *args: Any,
+    replacing: Any = None,
+    ray_options: dict[str, Any] | None = None,
+    **kwargs: Any,
+) -> Any:
+    """Kill ``replacing`` for good (no restart) and create the named actor ``name`` again,
+    placed over the nodes alive now; wait (bounded) for Ray to free the name."""
+    import time
+
+    if replacing is not None:
+        try:
+            ray.kill(replacing, no_restart=True)
+        except ray.exceptions.RayError:
+            pass  # already gone
+    lost_on = _placed_on.get(name)
+    deadline = time.monotonic() + NAME_FREED_WITHIN_S
+    while True:
+        if lost_on is not None:
+            _avoid[name] = lost_on
+        try:
+            return create_actor(kind, name, cls, *args, ray_options=ray_options, **kwargs)
+        except ValueError:  # "name already taken": the killed actor is not marked dead yet
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def placed_on() -> dict[str, str]:
+    """Named actor -> the node its hard node affinity chose (the agents on a cluster)."""
+    return dict(_placed_on)
+
+
+def alive_node_ids() -> set[str]:
+    """The ids of the cluster's alive nodes (empty when Ray is not initialized)."""
+    if not ray.is_initialized():
+        return set()
+    nodes: list[dict[str, Any]] = ray.nodes()  # type: ignore[no-untyped-call]
+    return {str(node["NodeID"]) for node in nodes if node.get("Alive")}
 
 
 def shutdown_ray() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Sequence
 from typing import Any
@@ -21,35 +22,135 @@ from core.models import (
     Trade,
 )
 
+WAIT_SLICE_S = 0.5
+"""How long a pusher waits for an answer before looking whether its actor was replaced."""
+
+LOOKUP_EVERY_S = 0.5
+"""How often a pusher whose actor was lost looks its name up again (a re-created actor)."""
+
+
+def lost_actor_errors() -> tuple[type[BaseException], ...]:
+    """Ray's errors that say an actor is gone or cannot be reached (its node died, it is
+    restarting, it cannot be scheduled): the call may or may not have run."""
+    from ray.exceptions import ActorUnschedulableError, RayActorError
+
+    return (RayActorError, ActorUnschedulableError)
+
+
+def _actor_id(handle: Any) -> str | None:
+    actor_id = getattr(handle, "_actor_id", None)
+    return None if actor_id is None else str(actor_id.hex())
+
 
 class EventPusher:
-    """Push market events to an actor's ``on_market_events`` with bounded in-flight batches."""
+    """Push market events to an actor's ``on_market_events`` with bounded in-flight batches.
 
-    def __init__(self, name: str, handle: Any) -> None:
+    A lost actor (``lost_actor_errors``, e.g. its node died) is an event, not an error:
+    its batches in flight are dropped, the loss is recorded (``lost_at``, ``losses``) and
+    later batches are skipped. With ``actor_name`` the pusher looks the name up again
+    (every ``LOOKUP_EVERY_S``) and, once a new actor holds it (the driver re-created it),
+    pushes to that one; an agent rebuilds its view from the gateway, so what it missed
+    is market data only.
+    """
+
+    def __init__(self, name: str, handle: Any, *, actor_name: str | None = None) -> None:
         self.name = name
+        self.actor_name = actor_name
         self._handle = handle
         self._in_flight: deque[Any] = deque()
+        self.lost_at: float | None = None
+        """Wall time (``time.time()``) the current loss was noticed; None while reachable."""
+        self.losses: list[dict[str, Any]] = []
+        """Every loss noticed: ``at``, ``error`` and ``back_at`` (a new actor took the name)."""
+        self._next_lookup = 0.0
+        self._replacement: Any = None
 
     @property
     def handle(self) -> Any:
         return self._handle
 
+    def replace(self, handle: Any) -> None:
+        """Push to ``handle`` from the next batch on (the driver re-created the actor); a
+        wait for the old actor's answer is abandoned (callable from another thread)."""
+        self._replacement = handle
+
+    def _take_replacement(self) -> bool:
+        handle, self._replacement = self._replacement, None
+        if handle is None:
+            return False
+        self._handle = handle
+        self._in_flight.clear()  # the old actor's answers: abandoned
+        if self.lost_at is not None:
+            self.losses[-1]["back_at"] = time.time()
+            self.lost_at = None
+        return True
+
     def push(self, events: Sequence[MarketEvent], max_in_flight: int) -> list[list[MarketEvent]]:
         """Send a batch; wait for the oldest ones while more than ``max_in_flight`` are unacknowledged.
 
-        Return what the venue generated for the batches acknowledged meanwhile.
+        Return what the venue generated for the batches acknowledged meanwhile (nothing
+        while the actor is lost).
         """
+        self._take_replacement()
+        if self.lost_at is not None and not self._reattach():
+            return []
         self._in_flight.append(self._handle.on_market_events.remote(list(events)))
         done: list[list[MarketEvent]] = []
         while len(self._in_flight) > max_in_flight:
-            done.append(ray.get(self._in_flight.popleft()))
+            answer = self._settle(self._in_flight.popleft())
+            if answer is None:
+                break
+            done.append(answer)
         return done
 
     def drain(self) -> list[list[MarketEvent]]:
         """Wait for every batch in flight; return what the venue generated."""
-        done = [ray.get(ref) for ref in self._in_flight]
-        self._in_flight.clear()
+        done: list[list[MarketEvent]] = []
+        while self._in_flight:
+            answer = self._settle(self._in_flight.popleft())
+            if answer is None:
+                break
+            done.append(answer)
         return done
+
+    def _settle(self, ref: Any) -> list[MarketEvent] | None:
+        """The answer of one batch; None when the actor is lost or replaced (then nothing is
+        in flight). Waits in slices of ``WAIT_SLICE_S`` so a replacement ends the wait."""
+        while not ray.wait([ref], timeout=WAIT_SLICE_S)[0]:
+            if self._take_replacement():
+                return None
+        try:
+            answer: list[MarketEvent] = ray.get(ref)
+        except lost_actor_errors() as exc:
+            self._in_flight.clear()
+            at = time.time()
+            self._next_lookup = time.monotonic() + LOOKUP_EVERY_S
+            self.losses.append(
+                {
+                    "at": at,
+                    "error": f"{type(exc).__name__}: {exc}"[:300],
+                    "actor_id": _actor_id(self._handle),
+                }
+            )
+            self.lost_at = at  # after the record: progress() reads both from another thread
+            return None
+        return answer
+
+    def _reattach(self) -> bool:
+        """Tell whether a new actor holds ``actor_name`` now (then push to it)."""
+        if self.actor_name is None or time.monotonic() < self._next_lookup:
+            return False
+        self._next_lookup = time.monotonic() + LOOKUP_EVERY_S
+        try:
+            handle = ray.get_actor(self.actor_name)
+        except ValueError:  # no actor of that name (yet)
+            return False
+        if handle._actor_id == self._handle._actor_id:
+            return False  # the lost actor still holds the name
+        self._handle = handle
+        self.lost_at = None
+        self.losses[-1]["back_at"] = time.time()
+        return True
 
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = ray.get(self._handle.stats.remote())

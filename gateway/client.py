@@ -78,6 +78,10 @@ class GatewayClient:
                 )
             except Exception as exc:
                 error = _unwrap(exc)
+                if isinstance(error, TimeoutError):  # Ray's GetTimeoutError: past the deadline
+                    raise GatewayUnavailable(
+                        f"gateway.{method}: no answer in {self._deadline_s}s"
+                    ) from exc
                 if not _retryable(error) or time.monotonic() + delay > deadline:
                     if _retryable(error):
                         raise GatewayUnavailable(f"gateway.{method}: {error}") from exc
@@ -177,6 +181,10 @@ class GatewayClient:
                 return await getattr(self._handle, method).remote(*args)
             except Exception as exc:
                 error = _unwrap(exc)
+                if isinstance(error, TimeoutError):  # Ray's GetTimeoutError: past the deadline
+                    raise GatewayUnavailable(
+                        f"gateway.{method}: no answer in {self._deadline_s}s"
+                    ) from exc
                 if not _retryable(error) or time.monotonic() + delay > deadline:
                     if _retryable(error):
                         raise GatewayUnavailable(f"gateway.{method}: {error}") from exc

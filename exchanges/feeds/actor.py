@@ -19,7 +19,10 @@ Contract:
 - ``run`` returns the final summary. Calling ``run`` again after it finished
   returns the same summary (idempotent: it does not replay or subscribe twice).
 - ``progress()``: counters so far, readable while ``run`` is going (the actor is
-  threaded for that).
+  threaded for that), with ``lost``: the venues and agents lost now (``venue:<name>``
+  / ``agent:<id>`` -> when and why, see ``EventPusher``). A lost actor's batches are
+  skipped and the run goes on; ``replace_agent`` (the driver re-created an agent) makes
+  the feed push to the new actor, abandoning any wait for the old one.
 - ``stop()``: end after the batch in progress (live: within about ``poll_s``
   plus that batch's push).
 - Dies: Ray restarts it; a restarted feed replays from the beginning (market data
@@ -155,6 +158,7 @@ class FeedActor:
         self._market_ns = 0
         self._quoted_ns: int | None = None  # the last order book's market time (for the council)
         self._started = 0.0
+        self._pushers: dict[str, EventPusher] = {}
 
     def files(self) -> list[dict[str, Any]]:
         if self._feed is None:
@@ -170,6 +174,10 @@ class FeedActor:
     ) -> dict[str, Any]:
         """Push the data to the venues, then to the agents (with the venues' model liquidations), marking the gateway."""
         agents = agents or {}
+        self._pushers = {
+            **{f"venue:{name}": client for name, client in venues.items()},
+            **{f"agent:{name}": agent for name, agent in agents.items()},
+        }
         with self._lock:
             if self._summary is not None:
                 return self._summary
@@ -354,6 +362,28 @@ class FeedActor:
             "generated": dict(self._generated),
             "feed": self._feed_stats(),
             "done": self._summary is not None,
+            "lost": self.lost(),
+        }
+
+    def replace_agent(self, agent_id: str, handle: Any) -> bool:
+        """Push to ``handle`` for ``agent_id`` from now on (the driver re-created the agent
+        lost with its node); False when the run has no such agent."""
+        pusher = self._pushers.get(f"agent:{agent_id}")
+        if pusher is None:
+            return False
+        pusher.replace(handle)
+        return True
+
+    def lost(self) -> dict[str, dict[str, Any]]:
+        """The actors lost now: key -> when (wall time) and why."""
+        return {
+            key: {
+                "at": pusher.lost_at,
+                "error": pusher.losses[-1]["error"],
+                "actor_id": pusher.losses[-1]["actor_id"],
+            }
+            for key, pusher in list(self._pushers.items())
+            if pusher.lost_at is not None
         }
 
     def _feed_stats(self) -> dict[str, Any]:
@@ -393,6 +423,9 @@ class FeedActor:
             "events_per_s": round(self._pushed / elapsed) if elapsed > 0 else None,
             "feed": self._feed_stats(),
             "generated": dict(self._generated),
+            "losses": {
+                key: list(pusher.losses) for key, pusher in self._pushers.items() if pusher.losses
+            },
         }
         if self._live is not None:
             summary["source"] = "live"

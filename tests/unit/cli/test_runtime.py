@@ -121,6 +121,15 @@ def test_placement_when_agents_on_several_nodes_then_dealt_over_the_nodes_in_tur
     ]
 
 
+def test_placement_when_agent_recreated_then_the_node_it_was_lost_with_is_avoided() -> None:
+    facts = ClusterFacts(nodes=2, resources={}, driver_node_id="a", node_ids=("a", "b"))
+    assert [placement("agent", facts, index=i, avoid="b") for i in range(3)] == [
+        {"node_affinity": "a"}
+    ] * 3
+    alone = ClusterFacts(nodes=1, resources={}, node_ids=("b",))  # nothing else: Ray decides
+    assert placement("agent", alone, avoid="b") == {"scheduling_strategy": "SPREAD"}
+
+
 def test_placement_when_agent_and_nodes_unknown_then_spread() -> None:
     assert placement("agent", CLUSTER) == {"scheduling_strategy": "SPREAD"}
 
@@ -130,7 +139,13 @@ def test_placement_when_feed_on_several_nodes_then_pinned_to_driver_node() -> No
     assert placement("feed", ClusterFacts(nodes=1, resources={}, driver_node_id="n1")) == {}
 
 
-@pytest.mark.parametrize("kind", ["venue", "council"])
+def test_placement_when_a_node_advertises_gateway_then_paper_venues_live_with_the_gateway() -> None:
+    # A venue stands for an exchange: losing a worker node must not close it.
+    assert placement("venue", CLUSTER) == {"resources": {"gateway": GATEWAY_RESOURCE_SHARE}}
+    assert placement("venue", ClusterFacts(nodes=2, resources={"CPU": 2.0})) == {}
+
+
+@pytest.mark.parametrize("kind", ["council"])
 def test_placement_when_other_kinds_then_ray_decides(kind: str) -> None:
     assert placement(kind, CLUSTER) == {}
 
