@@ -375,16 +375,14 @@ class FeedActor:
         return True
 
     def lost(self) -> dict[str, dict[str, Any]]:
-        """The actors lost now: key -> when (wall time) and why."""
-        return {
-            key: {
-                "at": pusher.lost_at,
-                "error": pusher.losses[-1]["error"],
-                "actor_id": pusher.losses[-1]["actor_id"],
-            }
-            for key, pusher in list(self._pushers.items())
-            if pusher.lost_at is not None
-        }
+        """The actors lost now: key -> when (wall time), why, and the lost actor's id."""
+        found: dict[str, dict[str, Any]] = {}
+        for key, pusher in list(self._pushers.items()):
+            at = getattr(pusher, "lost_at", None)  # any pusher without the record: never lost
+            if at is not None:
+                last = pusher.losses[-1]
+                found[key] = {"at": at, "error": last["error"], "actor_id": last["actor_id"]}
+        return found
 
     def _feed_stats(self) -> dict[str, Any]:
         if self._live is not None:
@@ -424,7 +422,9 @@ class FeedActor:
             "feed": self._feed_stats(),
             "generated": dict(self._generated),
             "losses": {
-                key: list(pusher.losses) for key, pusher in self._pushers.items() if pusher.losses
+                key: list(losses)
+                for key, pusher in self._pushers.items()
+                if (losses := getattr(pusher, "losses", None))
             },
         }
         if self._live is not None:
