@@ -77,7 +77,6 @@ def load_sweep(path: str | Path) -> tuple[SweepSpec, SwarmConfig, str]:
 
 def check_params(spec: SweepSpec, config: SwarmConfig, path: Path | str) -> None:
     """Build the agent's strategy with every value a trial could get: refuse before any trial."""
-    from agents.market_maker.logic import MarketMakerConfig  # noqa: F401  (registry imports)
     from agents.registry import build_strategy
 
     kind = config.agents[spec.agent].kind
@@ -539,13 +538,12 @@ def run_sweep_command(args: Any) -> int:
     )
     html = Path(args.html) if getattr(args, "html", None) else Path(config.state.dir) / "sweep.html"
     report["html"] = str(write_html(html, report))
-    equity = report.pop("best_equity")
+    del report["best_equity"]  # on the HTML page; too long for the JSON line
     if getattr(args, "json", False):
         print(json.dumps(report, default=_json_default, sort_keys=True))
     else:
         print_tables(report)
         print(f"HTML report: {report['html']}", file=sys.stderr)
-    del equity
     return 0
 
 
